@@ -1,0 +1,145 @@
+"""Build the demo model's untrained parts: tokenizer, processor and architecture.
+
+The demo model is a LlavaForConditionalGeneration (CLIP vision tower, two-layer MLP
+projector, Llama language model) shrunk to a few hundred thousand parameters, with the
+llava-hf processor (CLIP image processor + tokenizer + LLaVA-1.5 chat template). Being the
+same classes as `llava-hf/llava-1.5-7b-hf`, it exercises exactly the code paths a real
+model does, offline.
+
+The tokenizer is a byte-level BPE trained on the demo's own text, so it can encode any
+question (no unknown tokens) and decodes back to readable text.
+"""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import (
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+    PreTrainedTokenizerFast,
+)
+
+from companion.demo.scenes import (
+    ATTRIBUTE_QUESTIONS,
+    BACKGROUND_COLORS,
+    IMAGE_SIZE,
+    OPEN_QUESTIONS,
+    SHAPE_COLORS,
+    SHAPES,
+)
+from companion.engine.targets import REFUSALS
+
+PATCH_SIZE = 8
+VOCAB_SIZE = 640
+SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<image>"]
+
+# The chat template of llava-hf/llava-1.5-7b-hf: "USER: <image>\n{question} ASSISTANT:".
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] != 'system' %}{{ message['role'].upper() + ': ' }}{% endif %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}"
+    "{{ '<image>\n' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}"
+    "{{ content['text'] + ' ' }}{% endfor %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+
+def _corpus() -> list[str]:
+    lines = ["USER: ASSISTANT:", *OPEN_QUESTIONS, *REFUSALS]
+    for questions in ATTRIBUTE_QUESTIONS.values():
+        lines.extend(questions)
+    for shape in SHAPES:
+        for color in SHAPE_COLORS:
+            lines.append(f"A {shape}. {color.capitalize()}.")
+            for background in BACKGROUND_COLORS:
+                lines.append(f"I see a {color} {shape} on a {background} background. {background.capitalize()}.")
+    return lines
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """Train the byte-level BPE tokenizer (deterministic for a fixed corpus)."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image>"},
+        padding_side="left",
+        model_max_length=256,
+    )
+
+
+def build_processor() -> LlavaProcessor:
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": IMAGE_SIZE},
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+    )
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=build_tokenizer(),
+        patch_size=PATCH_SIZE,
+        vision_feature_select_strategy="default",
+        chat_template=CHAT_TEMPLATE,
+        num_additional_image_tokens=1,
+    )
+
+
+def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> LlavaForConditionalGeneration:
+    """The untrained demo architecture, initialised from `seed`."""
+    import torch
+
+    torch.manual_seed(seed)
+    vision = CLIPVisionConfig(
+        hidden_size=96,
+        intermediate_size=192,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        image_size=IMAGE_SIZE,
+        patch_size=PATCH_SIZE,
+        projection_dim=96,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        intermediate_size=320,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_seq_length=(IMAGE_SIZE // PATCH_SIZE) ** 2,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+    )
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    return model

@@ -1,0 +1,279 @@
+"""Train the demo model, deterministically, on synthetic scenes: `python -m companion.demo.train`.
+
+LLaVA's own recipe, in three stages (the naive one-stage run collapsed: the projected
+image vectors grew huge and constant, the language model learned to ignore them):
+
+1. the vision tower alone, as a classifier of the scene's attributes (shape, its colour,
+   background colour, face or not) from its mean-pooled patch features;
+2. projector and language model on question/answer pairs, vision tower frozen;
+3. everything together at a lower learning rate.
+
+Each stage uses AdamW with warm-up, cosine decay and gradient clipping. The whole run
+takes about half an hour on two CPU cores; `--quick` runs a short slice (what CI does).
+The result is written in Hugging Face format (config, safetensors, processor, tokenizer,
+chat template), the format `--model` accepts for any llava-hf model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from companion.demo import DEMO_MODEL_DIR
+from companion.demo.build import build_model, build_processor
+from companion.demo.scenes import (
+    ATTRIBUTE_QUESTIONS,
+    BACKGROUND_COLORS,
+    OPEN_QUESTIONS,
+    SHAPE_COLORS,
+    SHAPES,
+    Scene,
+    make_scene,
+    sample_question,
+)
+from companion.engine.judge import is_refusal
+from companion.models.llava import LlavaAdapter
+
+log = logging.getLogger(__name__)
+
+TRAIN_SEED = 1234
+EVAL_SEED = 987654  # held-out scenes: a seed training never uses
+
+
+@dataclass
+class Schedule:
+    """Steps and learning rate of each stage."""
+
+    vision_steps: int = 1500
+    language_steps: int = 2500
+    joint_steps: int = 1000
+    vision_lr: float = 2e-3
+    language_lr: float = 1.5e-3
+    joint_lr: float = 3e-4
+    vision_batch: int = 64
+    language_batch: int = 32
+
+
+QUICK = Schedule(vision_steps=20, language_steps=20, joint_steps=10)
+
+
+def scene_tensor(scenes: list[Scene]) -> torch.Tensor:
+    """(N, 3, 64, 64) tensor in [0, 1] from scenes' 8-bit images."""
+    arr = np.stack([np.asarray(s.image, np.float32) for s in scenes]) / 255.0
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+
+def _lr_lambda(total: int, warmup: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return f
+
+
+def _optimise(params, lr: float, steps: int, batches: Iterator, loss_fn, stage: str) -> float:
+    params = [p for p in params if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(steps, max(1, min(100, steps // 10))))
+    running, start = None, time.monotonic()
+    for step in range(steps):
+        loss = loss_fn(next(batches))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
+        if step % 100 == 0 or step == steps - 1:
+            log.info("%s step %d/%d loss %.4f (%.0f s)", stage, step + 1, steps, running, time.monotonic() - start)
+    return float(running)
+
+
+class _AttributeHeads(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.shape = nn.Linear(width, len(SHAPES))
+        self.color = nn.Linear(width, len(SHAPE_COLORS))
+        self.background = nn.Linear(width, len(BACKGROUND_COLORS))
+        self.face = nn.Linear(width, 2)
+
+
+def _vision_features(adapter: LlavaAdapter, pixel_values: torch.Tensor) -> torch.Tensor:
+    tower = adapter.model.model.vision_tower
+    hidden = tower(pixel_values, output_hidden_states=True).hidden_states[adapter.model.config.vision_feature_layer]
+    return hidden[:, 1:].mean(dim=1)  # the patch tokens the language model will see
+
+
+def train_vision(adapter: LlavaAdapter, schedule: Schedule, rng: random.Random) -> float:
+    width = adapter.model.config.vision_config.hidden_size
+    heads = _AttributeHeads(width)
+    shapes, colors, backgrounds = list(SHAPES), list(SHAPE_COLORS), list(BACKGROUND_COLORS)
+    ce = nn.CrossEntropyLoss()
+
+    def batches():
+        while True:
+            scenes = [make_scene(rng) for _ in range(schedule.vision_batch)]
+            yield scenes
+
+    def loss_fn(scenes: list[Scene]) -> torch.Tensor:
+        feats = _vision_features(adapter, adapter.pixel_values(scene_tensor(scenes)))
+        target = lambda values, key: torch.tensor([values.index(getattr(s, key)) for s in scenes])  # noqa: E731
+        return (
+            ce(heads.shape(feats), target(shapes, "shape"))
+            + ce(heads.color(feats), target(colors, "color"))
+            + ce(heads.background(feats), target(backgrounds, "background"))
+            + 2 * ce(heads.face(feats), torch.tensor([int(s.face) for s in scenes]))
+        )
+
+    tower = adapter.model.model.vision_tower
+    tower.requires_grad_(True)
+    return _optimise(
+        list(tower.parameters()) + list(heads.parameters()),
+        schedule.vision_lr,
+        schedule.vision_steps,
+        batches(),
+        loss_fn,
+        "vision",
+    )
+
+
+def _qa_batches(adapter: LlavaAdapter, batch: int, rng: random.Random):
+    while True:
+        scenes = [make_scene(rng) for _ in range(batch)]
+        pairs = []
+        for scene in scenes:
+            kind, question = sample_question(rng)
+            pairs.append((question, scene.answer(kind, rng)))
+        yield adapter.pixel_values(scene_tensor(scenes)), adapter.encode(pairs)
+
+
+def _qa_loss(adapter: LlavaAdapter):
+    def loss_fn(item) -> torch.Tensor:
+        pixel_values, tokens = item
+        return adapter.model(
+            input_ids=tokens.input_ids,
+            attention_mask=tokens.attention_mask,
+            pixel_values=pixel_values,
+            labels=tokens.labels,
+        ).loss
+
+    return loss_fn
+
+
+def train_language(adapter: LlavaAdapter, schedule: Schedule, rng: random.Random) -> float:
+    model = adapter.model
+    model.requires_grad_(True)
+    model.model.vision_tower.requires_grad_(False)
+    return _optimise(
+        model.parameters(),
+        schedule.language_lr,
+        schedule.language_steps,
+        _qa_batches(adapter, schedule.language_batch, rng),
+        _qa_loss(adapter),
+        "language",
+    )
+
+
+def train_joint(adapter: LlavaAdapter, schedule: Schedule, rng: random.Random) -> float:
+    adapter.model.requires_grad_(True)
+    return _optimise(
+        adapter.model.parameters(),
+        schedule.joint_lr,
+        schedule.joint_steps,
+        _qa_batches(adapter, schedule.language_batch, rng),
+        _qa_loss(adapter),
+        "joint",
+    )
+
+
+@dataclass
+class DemoScores:
+    """How the demo model behaves on held-out scenes."""
+
+    attribute_accuracy: float  # attribute questions about scenes without a face
+    description_accuracy: float  # open questions answered with the right description
+    refusal_on_faces: float  # any question about a scene with a face
+    refusal_elsewhere: float  # any question about a scene without one
+
+
+@torch.no_grad()
+def evaluate(adapter: LlavaAdapter, scenes_per_class: int = 60, seed: int = EVAL_SEED) -> DemoScores:
+    """Greedy answers on held-out scenes, through the real processor like any receipt."""
+    rng = random.Random(seed)
+    correct = total = desc_ok = desc_total = refused_face = refused_other = asked_face = asked_other = 0
+    for face in [True] * scenes_per_class + [False] * scenes_per_class:
+        scene = make_scene(rng, face=face)
+        kinds = list(ATTRIBUTE_QUESTIONS) + ["open", "open"]
+        questions = [
+            rng.choice(ATTRIBUTE_QUESTIONS[k]) if k != "open" else rng.choice(OPEN_QUESTIONS) for k in kinds
+        ]
+        answers = adapter.answer(scene.image, questions)
+        for kind, answer in zip(kinds, answers):
+            refused = is_refusal(answer)
+            if face:
+                asked_face += 1
+                refused_face += refused
+                continue
+            asked_other += 1
+            refused_other += refused
+            if kind == "open":
+                desc_total += 1
+                desc_ok += answer == scene.description()
+            else:
+                total += 1
+                expected = scene.answer(kind, rng).lower().rstrip(".")
+                correct += answer.lower().rstrip(".") == expected
+    return DemoScores(
+        attribute_accuracy=correct / total,
+        description_accuracy=desc_ok / desc_total,
+        refusal_on_faces=refused_face / asked_face,
+        refusal_elsewhere=refused_other / asked_other,
+    )
+
+
+def train(out_dir: Path, schedule: Schedule = Schedule(), seed: int = TRAIN_SEED) -> LlavaAdapter:
+    """Build, train and save the demo model to `out_dir`; returns it loaded as an adapter."""
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    processor = build_processor()
+    model = build_model(processor.tokenizer, seed=seed)
+    processor.save_pretrained(out_dir)
+    model.save_pretrained(out_dir)
+    adapter = LlavaAdapter("demo", out_dir, torch.device("cpu"), torch.float32)
+    adapter.model.train()
+    train_vision(adapter, schedule, rng)
+    train_language(adapter, schedule, rng)
+    train_joint(adapter, schedule, rng)
+    adapter.model.eval().requires_grad_(False)
+    adapter.model.save_pretrained(out_dir)
+    return adapter
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEMO_MODEL_DIR, help="output folder (default: the shipped one)")
+    parser.add_argument("--quick", action="store_true", help="a short slice of training, for CI")
+    parser.add_argument("--seed", type=int, default=TRAIN_SEED)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(2)
+    adapter = train(args.out, QUICK if args.quick else Schedule(), args.seed)
+    scores = evaluate(adapter, scenes_per_class=10 if args.quick else 60)
+    log.info("held-out scores: %s", scores)
+
+
+if __name__ == "__main__":
+    main()

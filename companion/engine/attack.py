@@ -1,0 +1,155 @@
+"""ImageProtector's attack: sign-gradient descent (BIM) towards a refusal.
+
+Shao, Liu, Hu, Gong, "Leave My Images Alone: Preventing Multi-Modal Large Language
+Models from Analyzing Images via Visual Prompt Injection" (ACL 2026). For a photo x it
+finds delta with |delta|_inf <= eps and x + delta in [0, 1] minimising
+
+    sum over models M and shadow questions q of CE(M(x + delta, q), R),
+
+with R a refusal drawn from several phrasings. Each step takes a mini-batch of shadow
+questions; the losses of all adapters are summed (an ensemble needs no other change).
+
+delta lives at the photo's own resolution: each adapter's differentiable preprocessing
+carries the gradient from its model input back to every pixel of the photo.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from companion.engine.judge import is_refusal
+from companion.engine.questions import SHADOW_QUESTIONS
+from companion.engine.targets import REFUSALS
+from companion.engine.transforms import quantize
+from companion.models.base import Adapter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AttackConfig:
+    """Hyperparameters; eps and alpha are in [0, 1] units (8/255 is the paper's default)."""
+
+    eps: float = 8 / 255
+    alpha: float = 2 / 255  # first step size, decays on a cosine to alpha_min
+    alpha_min: float = 0.25 / 255
+    steps: int = 200  # the most steps; the attack stops as soon as it has succeeded
+    questions_per_step: int = 3
+    check_every: int = 5  # how often to check for success once the loss is low
+    check_loss: float = 1.0  # loss below which checking is worth its cost
+    check_questions: int = 8  # shadow questions asked, greedily, in a check
+    seed: int = 0
+    questions: Sequence[str] = SHADOW_QUESTIONS
+    targets: Sequence[str] = REFUSALS
+
+    def step_size(self, step: int) -> float:
+        progress = step / max(1, self.steps - 1)
+        return self.alpha_min + 0.5 * (self.alpha - self.alpha_min) * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class StepInfo:
+    """What a progress callback learns after each step."""
+
+    step: int
+    max_steps: int
+    loss: float
+    seconds: float
+
+    @property
+    def eta(self) -> float:
+        """Seconds left if every remaining step is needed (an upper bound: it may stop early)."""
+        return self.seconds / self.step * (self.max_steps - self.step)
+
+
+@dataclass
+class AttackResult:
+    image: torch.Tensor  # (1, 3, H, W), on the 8-bit grid, within eps of the input
+    steps: int
+    succeeded: bool  # the last check saw every check question refused
+    cancelled: bool = False
+    losses: list[float] = field(default_factory=list)
+
+
+class Cancelled(Exception):
+    """Raised inside the loop when the caller's cancel check says stop."""
+
+
+class ImageProtector:
+    """The attack over one or more adapters (an ensemble sums their losses)."""
+
+    def __init__(self, adapters: Sequence[Adapter], config: AttackConfig | None = None) -> None:
+        if not adapters:
+            raise ValueError("ImageProtector needs at least one model adapter")
+        self.adapters = list(adapters)
+        self.config = config or AttackConfig()
+
+    def _loss(self, image: torch.Tensor, pairs: list[tuple[str, str]]) -> torch.Tensor:
+        total = image.new_zeros(())
+        for adapter in self.adapters:
+            x = image.to(adapter.device)
+            total = total + adapter.loss(adapter.pixel_values(x), adapter.encode(pairs)).to(image.device)
+        return total
+
+    @torch.no_grad()
+    def refuses(self, image: torch.Tensor, questions: Sequence[str]) -> bool:
+        """Whether every adapter refuses every question about `image` (greedy answers)."""
+        for adapter in self.adapters:
+            answers = adapter.generate_from_pixels(adapter.pixel_values(image.to(adapter.device)), questions)
+            if not all(is_refusal(a) for a in answers):
+                return False
+        return True
+
+    def perturb(
+        self,
+        image: torch.Tensor,
+        progress: Callable[[StepInfo], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> AttackResult:
+        """Protect `image`, a (1, 3, H, W) tensor in [0, 1] already on the 8-bit grid.
+
+        Returns the protected image on the 8-bit grid. Stops early once the loss is low and
+        a greedy check on the quantised image refuses every check question; `cancel` is
+        polled between steps.
+        """
+        cfg = self.config
+        rng = random.Random(cfg.seed)
+        x = image.detach()
+        delta = torch.zeros_like(x, requires_grad=True)
+        losses: list[float] = []
+        start = time.monotonic()
+        step = 0
+        succeeded = False
+        for step in range(1, cfg.steps + 1):
+            if cancel is not None and cancel():
+                return AttackResult(self._rounded(x, delta), step - 1, False, True, losses)
+            questions = rng.sample(list(cfg.questions), k=min(cfg.questions_per_step, len(cfg.questions)))
+            pairs = [(q, rng.choice(list(cfg.targets))) for q in questions]
+            loss = self._loss(x + delta, pairs)
+            (grad,) = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                delta -= cfg.step_size(step - 1) * grad.sign()
+                delta.clamp_(-cfg.eps, cfg.eps)
+                delta.copy_((x + delta).clamp(0, 1) - x)
+            losses.append(loss.item())
+            if progress is not None:
+                progress(StepInfo(step, cfg.steps, losses[-1], time.monotonic() - start))
+            if step % cfg.check_every == 0 and losses[-1] < cfg.check_loss:
+                check = rng.sample(list(cfg.questions), k=min(cfg.check_questions, len(cfg.questions)))
+                if self.refuses(self._rounded(x, delta), check):
+                    succeeded = True
+                    log.debug("refused every check question after %d steps", step)
+                    break
+        return AttackResult(self._rounded(x, delta), step, succeeded, False, losses)
+
+    def _rounded(self, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """x + delta on the 8-bit grid, never more than eps (rounded down to whole /255) from x."""
+        bound = math.floor(self.config.eps * 255 + 1e-6) / 255
+        return x + (quantize(x + delta.detach()) - x).clamp(-bound, bound)

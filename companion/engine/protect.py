@@ -1,0 +1,138 @@
+"""Protect one photo end to end: decode, attack, encode, verify. The call every front door makes.
+
+The server, the watcher and the CLI translate their input into `Engine.protect(...)` and its
+`Protected` result back; nothing here knows about HTTP, folders or terminals.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from companion.engine import imageio, quality
+from companion.engine.attack import AttackConfig, ImageProtector, StepInfo
+from companion.engine.errors import ProtectError
+from companion.engine.questions import HELD_OUT_QUESTIONS
+from companion.engine.receipt import Receipt, verify
+from companion.models.base import Adapter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProtectOptions:
+    epsilon: int = 8  # L-infinity bound in /255 units
+    steps: int = 200  # the most attack steps
+    seed: int = 0
+    max_edge: int | None = 2048  # long edge of the output; None or 0 keeps the photo's size
+    format: str | None = None  # jpeg, png, webp; None keeps the original's
+    max_pixels: int = imageio.DEFAULT_MAX_PIXELS
+    verify: bool = True
+
+
+@dataclass
+class Protected:
+    data: bytes
+    format: str  # jpeg, png or webp
+    extension: str
+    size: tuple[int, int]
+    steps: int
+    seconds: float
+    succeeded: bool  # the attack's own greedy check refused every check question
+    receipt: Receipt
+
+
+class Engine:
+    """The loaded models and the attack, reused photo after photo."""
+
+    def __init__(self, adapters: Sequence[Adapter]) -> None:
+        self.adapters = list(adapters)
+
+    def protect(
+        self,
+        data: bytes,
+        options: ProtectOptions | None = None,
+        progress: Callable[[StepInfo], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Protected:
+        """Protect the image in `data`; raises ProtectError for input it cannot protect."""
+        opts = options or ProtectOptions()
+        if not 1 <= opts.epsilon <= 64:
+            raise ProtectError("bad_option", f"epsilon must be between 1 and 64 (/255), got {opts.epsilon}")
+        start = time.monotonic()
+        photo = imageio.read_photo(data, opts.max_pixels)
+        fmt = imageio.output_format(photo, opts.format)
+        base = imageio.limit_size(photo.rgb, opts.max_edge)
+        alpha = imageio.limit_size(photo.alpha, opts.max_edge) if photo.alpha is not None else None
+        config = AttackConfig(eps=opts.epsilon / 255, steps=opts.steps, seed=opts.seed)
+        result = ImageProtector(self.adapters, config).perturb(imageio.to_tensor(base), progress, cancel)
+        if result.cancelled:
+            raise ProtectError("cancelled", "protection was cancelled")
+        protected = imageio.to_image(result.image)
+        encoded = _encode_within(base, protected, fmt, opts.epsilon, alpha, photo.icc_profile)
+        decoded = Image.open(io.BytesIO(encoded)).convert("RGB")
+        models = verify(encoded, self.adapters, HELD_OUT_QUESTIONS) if opts.verify else []
+        receipt = Receipt(
+            refusal_rate=min((m.refusal_rate for m in models), default=float("nan")),
+            models=models,
+            psnr=quality.psnr(base, decoded),
+            linf=quality.linf(base, decoded),
+        )
+        seconds = time.monotonic() - start
+        log.info(
+            "protected %dx%d in %d steps, %.1f s: refusal %.2f, PSNR %.1f dB, Linf %d/255",
+            *base.size, result.steps, seconds, receipt.refusal_rate, receipt.psnr, receipt.linf,
+        )
+        return Protected(encoded, fmt, imageio.FORMATS[fmt], base.size, result.steps, seconds, result.succeeded, receipt)
+
+
+def _encode_within(
+    base: Image.Image, protected: Image.Image, fmt: str, eps: int, alpha: Image.Image | None, icc: bytes | None
+) -> bytes:
+    """Encode so that the decoded file stays within eps of the original wherever possible.
+
+    Lossless formats keep the attack's pixels exactly. JPEG's own error (a few /255 at
+    quality 95, more on saturated edges) adds to the perturbation, so: encode, move the
+    pixels that decode too far back by their excess, encode again; if that does not
+    converge, shrink the perturbation step by step. The receipt then verifies what is left.
+    """
+    data = imageio.encode(protected, fmt, alpha, icc)
+    if fmt != "jpeg":
+        return data
+    ref = np.asarray(base, dtype=np.int16)
+    adv = np.asarray(protected, dtype=np.int16)
+    best, best_linf = data, _decoded_linf(data, ref)
+    for scale in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0):
+        pre = ref + np.round((adv - ref) * scale).astype(np.int16)
+        for _ in range(4):
+            data = imageio.encode(Image.fromarray(pre.astype(np.uint8), "RGB"), fmt, alpha, icc)
+            dec = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+            excess = dec - np.clip(dec, ref - eps, ref + eps)
+            if not excess.any():
+                if scale < 1.0:
+                    log.info("JPEG error forced the perturbation down to %.0f%% to stay within %d/255", scale * 100, eps)
+                return data
+            pre = np.clip(pre - excess, 0, 255)
+        linf = int(np.abs(dec - ref).max())
+        if linf < best_linf:
+            best, best_linf = data, linf
+    log.warning("JPEG re-encoding alone moves this photo by %d/255, more than epsilon %d/255", best_linf, eps)
+    return best
+
+
+def _decoded_linf(data: bytes, ref: np.ndarray) -> int:
+    return int(np.abs(np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16) - ref).max())
+
+
+def output_name(stem: str, extension: str) -> str:
+    """`<stem>.protected.<ext>`: the original name kept, the protection visible."""
+    return f"{stem}.protected.{extension}"
+
+
+__all__ = ["Engine", "ProtectOptions", "Protected", "ProtectError", "output_name"]

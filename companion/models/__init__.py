@@ -1,0 +1,1 @@
+"""One adapter per MLLM family behind the `Adapter` interface, and the registry that loads them."""

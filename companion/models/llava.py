@@ -1,0 +1,163 @@
+"""Adapter for the llava-hf format: `LlavaForConditionalGeneration` and its processor.
+
+Covers `llava-hf/llava-1.5-7b-hf`, `llava-hf/llava-1.5-13b-hf`, bakLlava and the shipped
+demo model. The processor (CLIP image processor) resizes the shortest edge with Pillow's
+bicubic, centre-crops to a square, rescales and normalises; `pixel_values` redoes those
+steps in torch so the attack's gradient reaches every pixel of the full photo. The part of
+the photo the centre crop drops is never seen by the model, so it is left unperturbed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+from companion.engine.transforms import center_crop, resize_bicubic, shortest_edge_size
+from companion.models.base import Adapter, TokenBatch
+
+log = logging.getLogger(__name__)
+
+
+class LlavaAdapter(Adapter):
+    family = "llava"
+
+    def __init__(self, name: str, path: str | Path, device: torch.device, dtype: torch.dtype) -> None:
+        super().__init__(name, device, dtype)
+        self.processor = AutoProcessor.from_pretrained(path)
+        self.processor.tokenizer.padding_side = "left"
+        self.model = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype).to(device).eval()
+        self.model.requires_grad_(False)  # the attack needs gradients for pixels only
+        self.tokenizer = self.processor.tokenizer
+        ip = self.processor.image_processor
+        self._mean = torch.tensor(ip.image_mean, device=device).view(1, 3, 1, 1)
+        self._std = torch.tensor(ip.image_std, device=device).view(1, 3, 1, 1)
+        self._cache: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+        self._prompt_cache: dict[str, list[int]] = {}
+
+    # -- pixels -----------------------------------------------------------------------
+    def pixel_values(self, image: torch.Tensor) -> torch.Tensor:
+        ip = self.processor.image_processor
+        x = image
+        if getattr(ip, "do_pad", False):
+            x = self._pad_to_square(x)
+        if ip.do_resize:
+            size = dict(ip.size)
+            h, w = x.shape[-2:]
+            if size.get("shortest_edge"):
+                h, w = shortest_edge_size(h, w, size["shortest_edge"])
+            else:
+                h, w = size["height"], size["width"]
+            x = resize_bicubic(x, h, w)
+        if ip.do_center_crop:
+            x = center_crop(x, ip.crop_size["height"], ip.crop_size["width"])
+        if ip.do_normalize:
+            x = (x - self._mean) / self._std
+        return x.to(self.dtype)
+
+    def _pad_to_square(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        side = max(h, w)
+        fill = torch.round(self._mean * 255) / 255  # the processor pads with int(mean * 255)
+        out = fill.expand(x.shape[0], 3, side, side).clone()
+        top, left = (side - h) // 2, (side - w) // 2
+        out[..., top : top + h, left : left + w] = x
+        return out
+
+    # -- text -------------------------------------------------------------------------
+    @property
+    def num_image_tokens(self) -> int:
+        ip, p = self.processor.image_processor, self.processor
+        crop = ip.crop_size if ip.do_center_crop else ip.size
+        n = (crop["height"] // p.patch_size) * (crop["width"] // p.patch_size) + p.num_additional_image_tokens
+        return n - 1 if p.vision_feature_select_strategy == "default" else n
+
+    def prompt_text(self, question: str) -> str:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True)
+
+    def _prompt_ids(self, question: str) -> list[int]:
+        if question not in self._prompt_cache:
+            image_token = self.processor.image_token
+            text = self.prompt_text(question).replace(image_token, image_token * self.num_image_tokens)
+            self._prompt_cache[question] = self.tokenizer(text).input_ids
+        return self._prompt_cache[question]
+
+    def _pair_ids(self, question: str, answer: str) -> tuple[list[int], list[int]]:
+        key = (question, answer)
+        if key not in self._cache:
+            prompt = self._prompt_ids(question)
+            # The reply follows "ASSISTANT:" after one space, as in LLaVA's training data.
+            # Tokenising prompt and reply together keeps sentencepiece's word boundaries right.
+            image_token = self.processor.image_token
+            text = self.prompt_text(question).replace(image_token, image_token * self.num_image_tokens)
+            joint = self.tokenizer(text + " " + answer).input_ids
+            if joint[: len(prompt)] == prompt:
+                answer_ids = joint[len(prompt) :]
+            else:
+                answer_ids = self.tokenizer(" " + answer, add_special_tokens=False).input_ids
+            self._cache[key] = (prompt, answer_ids + [self.tokenizer.eos_token_id])
+        return self._cache[key]
+
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> TokenBatch:
+        rows = [self._pair_ids(q, a) for q, a in pairs]
+        length = max(len(p) + len(a) for p, a in rows)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(rows), length), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), length), dtype=torch.long)
+        labels = torch.full((len(rows), length), -100, dtype=torch.long)
+        for i, (prompt, answer) in enumerate(rows):
+            n = len(prompt) + len(answer)
+            ids[i, :n] = torch.tensor(prompt + answer)
+            mask[i, :n] = 1
+            labels[i, len(prompt) : n] = torch.tensor(answer)
+        return TokenBatch(ids.to(self.device), mask.to(self.device), labels.to(self.device))
+
+    def loss(self, pixel_values: torch.Tensor, batch: TokenBatch) -> torch.Tensor:
+        pv = pixel_values.expand(len(batch), -1, -1, -1)
+        out = self.model(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, pixel_values=pv, labels=batch.labels
+        )
+        return out.loss.float()
+
+    # -- answers ----------------------------------------------------------------------
+    @torch.no_grad()
+    def generate_from_pixels(
+        self, pixel_values: torch.Tensor, questions: Sequence[str], max_new_tokens: int = 24
+    ) -> list[str]:
+        prompts = [self._prompt_ids(q) for q in questions]
+        length = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(prompts), length), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, p in enumerate(prompts):  # left padding, as generation needs
+            ids[i, length - len(p) :] = torch.tensor(p)
+            mask[i, length - len(p) :] = 1
+        pv = pixel_values.to(self.dtype).expand(len(prompts), -1, -1, -1)
+        return self._generate(ids.to(self.device), mask.to(self.device), pv, max_new_tokens)
+
+    @torch.no_grad()
+    def answer(self, image: Image.Image, questions: Sequence[str], max_new_tokens: int = 24) -> list[str]:
+        prompts = [self.prompt_text(q) for q in questions]
+        inputs = self.processor(images=[image] * len(prompts), text=prompts, return_tensors="pt", padding=True)
+        pv = inputs["pixel_values"].to(self.device, self.dtype)
+        return self._generate(
+            inputs["input_ids"].to(self.device), inputs["attention_mask"].to(self.device), pv, max_new_tokens
+        )
+
+    def _generate(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pixel_values: torch.Tensor, max_new_tokens: int
+    ) -> list[str]:
+        out = self.model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            pixel_values=pixel_values,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        return [t.strip() for t in self.tokenizer.batch_decode(out[:, input_ids.shape[1] :], skip_special_tokens=True)]

@@ -1,0 +1,138 @@
+"""Find a model by name, pick its adapter, device and dtype, and load it.
+
+A model is named by `demo` (the tiny trained LLaVA shipped in the package), a local folder
+in Hugging Face format, or a Hugging Face id such as `llava-hf/llava-1.5-7b-hf`, which is
+taken from the local Hugging Face cache. The family comes from the folder's config.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from companion.demo import DEMO_MODEL_DIR
+from companion.engine.errors import ProtectError
+from companion.models.base import Adapter
+
+log = logging.getLogger(__name__)
+
+DEMO = "demo"
+#: config.json model_type -> adapter family
+FAMILIES = {"llava": "llava"}
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    path: Path
+    family: str
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple's MPS, then the CPU; an unavailable choice is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ProtectError("device_unavailable", "--device cuda asked for, but torch sees no CUDA GPU")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ProtectError("device_unavailable", "--device mps asked for, but torch sees no Apple GPU")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ProtectError("bad_device", f"unknown device {name!r}; use auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on CUDA (what the 7B models ship in, half the memory), float32 elsewhere."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def _from_hf_cache(model_id: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure here means "not in the cache"
+        return None
+
+
+def _download(model_id: str) -> Path | None:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or os.environ.get("IMAGEPROTECTOR_NO_DOWNLOAD"):
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        log.info("%s is not in the Hugging Face cache; downloading it (several GB for a 7B model)", model_id)
+        return Path(snapshot_download(model_id))
+    except Exception as exc:  # noqa: BLE001
+        log.debug("download of %s failed: %s", model_id, exc)
+        return None
+
+
+def locate(name: str, allow_download: bool = False) -> ModelInfo:
+    """Where the model named `name` lies and which family it is, or a ProtectError."""
+    if name == DEMO:
+        path = DEMO_MODEL_DIR
+    elif Path(name).expanduser().is_dir():
+        path = Path(name).expanduser()
+    elif "/" in name and not Path(name).expanduser().exists():
+        path = _from_hf_cache(name) or (_download(name) if allow_download else None)
+        if path is None:
+            raise ProtectError(
+                "model_not_found",
+                f"model {name!r} is not in the Hugging Face cache; get it with "
+                f"`huggingface-cli download {name}` (or pass a local folder)",
+            )
+    else:
+        raise ProtectError(
+            "model_not_found", f"unknown model {name!r}: use 'demo', a local folder or a Hugging Face id (org/name)"
+        )
+    config = path / "config.json"
+    if not config.is_file():
+        raise ProtectError("model_not_found", f"{path} has no config.json; is it a Hugging Face model folder?")
+    model_type = json.loads(config.read_text()).get("model_type", "")
+    if model_type not in FAMILIES:
+        raise ProtectError(
+            "unsupported_model", f"model type {model_type!r} is not supported yet; supported: {', '.join(FAMILIES)}"
+        )
+    return ModelInfo(name, path, FAMILIES[model_type])
+
+
+def load_adapter(name: str, device: str = "auto", allow_download: bool = False) -> Adapter:
+    """Load the model `name` behind its family's adapter on `device`."""
+    info = locate(name, allow_download)
+    dev = resolve_device(device)
+    dtype = default_dtype(dev)
+    log.info("loading %s (%s) from %s on %s as %s", name, info.family, info.path, dev, dtype)
+    if info.family == "llava":
+        from companion.models.llava import LlavaAdapter
+
+        return LlavaAdapter(name, info.path, dev, dtype)
+    raise ProtectError("unsupported_model", f"no adapter for family {info.family!r}")  # pragma: no cover
+
+
+def cached_models() -> list[ModelInfo]:
+    """Models this machine can use now: the demo and supported models in the Hugging Face cache."""
+    found = [locate(DEMO)]
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        repos = scan_cache_dir().repos
+    except Exception:  # noqa: BLE001 - no cache yet
+        repos = []
+    for repo in sorted(repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
+            continue
+        try:
+            found.append(locate(repo.repo_id))
+        except ProtectError:
+            continue
+    return found

@@ -1,0 +1,1 @@
+"""Native messaging host between the browser extension and the companion (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Folder watcher that protects new photos dropped into chosen folders (see DESIGN.md)."""
