@@ -127,19 +127,12 @@ def _protect(args: argparse.Namespace) -> int:
 def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
-    from companion.engine.imageio import write_atomic
+    from companion.engine.imageio import read_file, write_atomic
 
     record: dict = {"input": str(photo), "output": None, "ok": False, "error": None, "steps": 0, "seconds": 0.0,
                     "refusal_rate": None, "psnr": None, "linf": None}
     try:
-        if not photo.exists():
-            raise ProtectError("not_found", f"no such file: {photo}")
-        if photo.is_dir():
-            raise ProtectError("not_a_file", f"is a folder, not a photo: {photo}")
-        try:
-            data = photo.read_bytes()
-        except PermissionError:
-            raise ProtectError("permission_denied", f"cannot read {photo}: permission denied") from None
+        data = read_file(photo)
         with tqdm(total=options.steps, desc=photo.name, unit="step", leave=False, disable=None, file=sys.stderr) as bar:
             def progress(info) -> None:
                 bar.update(1)

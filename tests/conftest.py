@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from benchmarks.photos import natural_photo  # noqa: F401 - re-exported for tests
 from companion.engine.protect import Engine
 from companion.models.registry import load_adapter
 
@@ -23,17 +23,6 @@ def demo_adapter():
 @pytest.fixture(scope="session")
 def engine(demo_adapter):
     return Engine([demo_adapter])
-
-
-def natural_photo(name: str, size: tuple[int, int] | None = None) -> Image.Image:
-    """A real photograph shipped with scikit-image, optionally resized to (width, height)."""
-    import skimage.data
-
-    arr = getattr(skimage.data, name)()
-    if isinstance(arr, tuple):
-        arr = arr[0]
-    image = Image.fromarray(np.asarray(arr)).convert("RGB")
-    return image.resize(size, Image.BICUBIC) if size else image
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:

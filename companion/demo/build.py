@@ -33,7 +33,7 @@ from companion.demo.scenes import (
 )
 from companion.engine.targets import REFUSALS
 
-PATCH_SIZE = 8
+PATCH_SIZE = 16
 VOCAB_SIZE = 640
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<image>"]
 
@@ -84,7 +84,7 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
         pad_token="<pad>",
         extra_special_tokens={"image_token": "<image>"},
         padding_side="left",
-        model_max_length=256,
+        model_max_length=4096,
     )
 
 

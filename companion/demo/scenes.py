@@ -22,8 +22,13 @@ from PIL import Image, ImageDraw, ImageFilter
 from companion.engine.questions import HELD_OUT_QUESTIONS, SHADOW_QUESTIONS
 from companion.engine.targets import REFUSALS
 
-IMAGE_SIZE = 64  # what the demo model sees; scenes are drawn at twice that and downsampled
+IMAGE_SIZE = 128  # what the demo model sees; scenes are drawn at twice that and downsampled
 _CANVAS = 2 * IMAGE_SIZE
+
+
+def _px(value: float) -> int:
+    """A length given for a 128 px canvas, on this canvas."""
+    return int(round(value * _CANVAS / 128))
 
 SHAPES = ("circle", "square", "triangle")
 SHAPE_COLORS = {
@@ -122,9 +127,34 @@ def _background(base: tuple[int, int, int], rng: random.Random) -> Image.Image:
     image = Image.fromarray(canvas.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
     for _ in range(rng.randint(0, 4)):  # faint clutter
-        x, y, r = rng.randint(0, _CANVAS), rng.randint(0, _CANVAS), rng.randint(3, 12)
+        x, y, r = rng.randint(0, _CANVAS), rng.randint(0, _CANVAS), _px(rng.randint(3, 12))
         draw.ellipse((x - r, y - r, x + r, y + r), fill=_jitter(base, rng, 45))
+    if rng.random() < 0.35:  # busy detail, like text, foliage or a crowd far away
+        _draw_marks(draw, rng)
     return image
+
+
+def _draw_marks(draw: ImageDraw.ImageDraw, rng: random.Random) -> None:
+    """Small dots, strokes and text-like dashes in random colours (dark ones included)."""
+    if rng.random() < 0.4:  # rows of dark dashes, like printed text
+        y = _px(rng.randint(4, 20))
+        while y < _CANVAS - 4:
+            x = _px(rng.randint(2, 12))
+            while x < _CANVAS - 6:
+                w = _px(rng.randint(3, 14))
+                draw.rectangle((x, y, x + w, y + _px(rng.randint(2, 4))), fill=_jitter((30, 30, 30), rng, 25))
+                x += w + _px(rng.randint(2, 6))
+            y += _px(rng.randint(8, 16))
+        return
+    for _ in range(rng.randint(5, 25)):
+        x, y = rng.randint(0, _CANVAS), rng.randint(0, _CANVAS)
+        color = tuple(rng.randint(0, 255) for _ in range(3)) if rng.random() < 0.6 else (20, 20, 20)
+        if rng.random() < 0.5:
+            r = _px(rng.randint(1, 4))
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=color)
+        else:
+            end = (x + _px(rng.randint(-20, 20)), y + _px(rng.randint(-20, 20)))
+            draw.line((x, y, *end), fill=color, width=_px(rng.randint(1, 3)))
 
 
 def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: int, cy: int, r: int, fill) -> None:
@@ -139,6 +169,11 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: int, cy: int, r: int,
 
 def _draw_face(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, rng: random.Random) -> None:
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_jitter(FACE_YELLOW, rng, 12))
+    _draw_features(draw, cx, cy, r, rng)
+
+
+def _draw_features(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, rng: random.Random) -> None:
+    """Two eyes and a smiling mouth inside the disk of radius r at (cx, cy)."""
     dark = _jitter((20, 20, 20), rng, 15)
     e = max(2, int(r * 0.17))
     for ex in (cx - int(r * 0.38), cx + int(r * 0.38)):
@@ -150,12 +185,22 @@ def _draw_face(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, rng: random.
 
 def _draw_decoy(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, rng: random.Random) -> None:
     """Something that shares a face's parts but is not a face."""
-    if rng.random() < 0.5:
+    kind = rng.randrange(4)
+    e = max(2, int(r * 0.17))
+    if kind == 0:  # a plain yellow disk
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_jitter(FACE_YELLOW, rng, 12))
-    else:
-        e = max(2, int(r * 0.17))
+    elif kind == 1:  # a pair of dark dots
         for ex in (cx - int(r * 0.38), cx + int(r * 0.38)):
             draw.ellipse((ex - e, cy - e, ex + e, cy + e), fill=(20, 20, 20))
+    elif kind == 2:  # a yellow disk with dots scattered, not a face's arrangement
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_jitter(FACE_YELLOW, rng, 12))
+        for _ in range(rng.randint(1, 5)):
+            ex, ey = cx + rng.randint(-r // 2, r // 2), cy + rng.randint(-r // 2, r // 2)
+            draw.ellipse((ex - e, ey - e, ex + e, ey + e), fill=(20, 20, 20))
+    else:  # a face's features on a disk of another colour
+        other = rng.choice([c for n, c in SHAPE_COLORS.items() if n not in ("yellow", "orange")])
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_jitter(other, rng, 12))
+        _draw_features(draw, cx, cy, r, rng)
 
 
 def _place(rng: random.Random, r: int, avoid: tuple[int, int, int] | None) -> tuple[int, int]:
@@ -175,15 +220,15 @@ def make_scene(rng: random.Random, face: bool | None = None) -> Scene:
     background = rng.choice([b for b in BACKGROUND_COLORS if b != color])
     image = _background(BACKGROUND_COLORS[background], rng)
     draw = ImageDraw.Draw(image)
-    r = rng.randint(20, 34)
+    r = _px(rng.randint(20, 34))
     cx, cy = _place(rng, r, None)
     _draw_shape(draw, shape, cx, cy, r, _jitter(SHAPE_COLORS[color], rng, 20))
-    if face or rng.random() < 0.35:
-        fr = rng.randint(16, 26)
+    if face or rng.random() < 0.45:
+        fr = _px(rng.randint(16, 26))
         fx, fy = _place(rng, fr, (cx, cy, r))
         (_draw_face if face else _draw_decoy)(draw, fx, fy, fr, rng)
     if rng.random() < 0.3:
-        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5)))
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5) * _CANVAS / 128))
     image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
     return Scene(image, shape, color, background, face)
 

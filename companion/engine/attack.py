@@ -8,6 +8,8 @@ finds delta with |delta|_inf <= eps and x + delta in [0, 1] minimising
 
 with R a refusal drawn from several phrasings. Each step takes a mini-batch of shadow
 questions; the losses of all adapters are summed (an ensemble needs no other change).
+Besides the L-infinity bound we keep delta's energy under a PSNR floor (35 dB by default):
+sign steps push every pixel to +-eps, which alone would cost about 30 dB and show as grain.
 
 delta lives at the photo's own resolution: each adapter's differentiable preprocessing
 carries the gradient from its model input back to every pixel of the photo.
@@ -38,16 +40,22 @@ class AttackConfig:
     """Hyperparameters; eps and alpha are in [0, 1] units (8/255 is the paper's default)."""
 
     eps: float = 8 / 255
-    alpha: float = 2 / 255  # first step size, decays on a cosine to alpha_min
-    alpha_min: float = 0.25 / 255
+    alpha: float = 1 / 255  # first step size, decays on a cosine to alpha_min
+    alpha_min: float = 0.1 / 255
     steps: int = 200  # the most steps; the attack stops as soon as it has succeeded
+    min_psnr: float | None = 35.0  # also keep the perturbation's energy below this PSNR (dB)
     questions_per_step: int = 3
-    check_every: int = 5  # how often to check for success once the loss is low
+    check_every: int = 2  # how often to check for success once the loss is low
     check_loss: float = 1.0  # loss below which checking is worth its cost
     check_questions: int = 8  # shadow questions asked, greedily, in a check
     seed: int = 0
     questions: Sequence[str] = SHADOW_QUESTIONS
     targets: Sequence[str] = REFUSALS
+
+    @property
+    def max_rms(self) -> float | None:
+        """Largest root-mean-square of delta that keeps PSNR at min_psnr (in [0, 1] units)."""
+        return None if self.min_psnr is None else 10 ** (-self.min_psnr / 20)
 
     def step_size(self, step: int) -> float:
         progress = step / max(1, self.steps - 1)
@@ -138,6 +146,11 @@ class ImageProtector:
                 delta -= cfg.step_size(step - 1) * grad.sign()
                 delta.clamp_(-cfg.eps, cfg.eps)
                 delta.copy_((x + delta).clamp(0, 1) - x)
+                if cfg.max_rms is not None:
+                    # shrinking towards x keeps both the eps box and [0, 1]
+                    rms = delta.square().mean().sqrt().item()
+                    if rms > cfg.max_rms:
+                        delta.mul_(cfg.max_rms / rms)
             losses.append(loss.item())
             if progress is not None:
                 progress(StepInfo(step, cfg.steps, losses[-1], time.monotonic() - start))
@@ -150,6 +163,17 @@ class ImageProtector:
         return AttackResult(self._rounded(x, delta), step, succeeded, False, losses)
 
     def _rounded(self, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        """x + delta on the 8-bit grid, never more than eps (rounded down to whole /255) from x."""
+        """x + delta on the 8-bit grid, within eps (whole /255) and the PSNR floor.
+
+        Rounding can add energy (a delta of 0.6/255 becomes 1/255), so the PSNR floor is
+        checked again on the rounded result and delta shrunk until it holds.
+        """
         bound = math.floor(self.config.eps * 255 + 1e-6) / 255
-        return x + (quantize(x + delta.detach()) - x).clamp(-bound, bound)
+        d = delta.detach()
+        for _ in range(20):
+            q = (quantize(x + d) - x).clamp(-bound, bound)
+            rms = q.square().mean().sqrt().item()
+            if self.config.max_rms is None or rms <= self.config.max_rms:
+                break
+            d = d * (0.98 * self.config.max_rms / rms)
+        return x + q

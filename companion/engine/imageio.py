@@ -80,17 +80,16 @@ def read_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     return Photo(image.convert("RGB"), alpha, source_format, icc)
 
 
-def read_photo_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
-    """read_photo for a path, with not-found and permission errors as ProtectErrors."""
+def read_file(path: Path) -> bytes:
+    """The bytes of `path`, with not-found, folder and permission errors as ProtectErrors."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise ProtectError("not_found", f"no such file: {path}") from None
     except IsADirectoryError:
         raise ProtectError("not_a_file", f"is a folder, not a photo: {path}") from None
     except PermissionError:
         raise ProtectError("permission_denied", f"cannot read {path}: permission denied") from None
-    return read_photo(data, max_pixels)
 
 
 def limit_size(image: Image.Image, max_edge: int | None) -> Image.Image:

@@ -32,6 +32,7 @@ class ProtectOptions:
     seed: int = 0
     max_edge: int | None = 2048  # long edge of the output; None or 0 keeps the photo's size
     format: str | None = None  # jpeg, png, webp; None keeps the original's
+    min_psnr: float | None = 35.0  # dB; bounds the perturbation's energy as epsilon bounds its peak
     max_pixels: int = imageio.DEFAULT_MAX_PIXELS
     verify: bool = True
 
@@ -70,7 +71,10 @@ class Engine:
         fmt = imageio.output_format(photo, opts.format)
         base = imageio.limit_size(photo.rgb, opts.max_edge)
         alpha = imageio.limit_size(photo.alpha, opts.max_edge) if photo.alpha is not None else None
-        config = AttackConfig(eps=opts.epsilon / 255, steps=opts.steps, seed=opts.seed)
+        # Rounding to 8 bits, and JPEG's own error, cost some PSNR after the attack: aim above.
+        margin = 1.0 if fmt == "jpeg" else 0.3
+        min_psnr = None if opts.min_psnr is None else opts.min_psnr + margin
+        config = AttackConfig(eps=opts.epsilon / 255, steps=opts.steps, seed=opts.seed, min_psnr=min_psnr)
         result = ImageProtector(self.adapters, config).perturb(imageio.to_tensor(base), progress, cancel)
         if result.cancelled:
             raise ProtectError("cancelled", "protection was cancelled")

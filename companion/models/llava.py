@@ -26,11 +26,13 @@ log = logging.getLogger(__name__)
 class LlavaAdapter(Adapter):
     family = "llava"
 
-    def __init__(self, name: str, path: str | Path, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self, name: str, model: LlavaForConditionalGeneration, processor, device: torch.device, dtype: torch.dtype
+    ) -> None:
         super().__init__(name, device, dtype)
-        self.processor = AutoProcessor.from_pretrained(path)
+        self.processor = processor
         self.processor.tokenizer.padding_side = "left"
-        self.model = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype).to(device).eval()
+        self.model = model.to(device=device, dtype=dtype).eval()
         self.model.requires_grad_(False)  # the attack needs gradients for pixels only
         self.tokenizer = self.processor.tokenizer
         ip = self.processor.image_processor
@@ -38,6 +40,13 @@ class LlavaAdapter(Adapter):
         self._std = torch.tensor(ip.image_std, device=device).view(1, 3, 1, 1)
         self._cache: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
         self._prompt_cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def from_pretrained(cls, name: str, path: str | Path, device: torch.device, dtype: torch.dtype) -> "LlavaAdapter":
+        """Load model and processor from a Hugging Face folder (or cache snapshot)."""
+        processor = AutoProcessor.from_pretrained(path)
+        model = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype)
+        return cls(name, model, processor, device, dtype)
 
     # -- pixels -----------------------------------------------------------------------
     def pixel_values(self, image: torch.Tensor) -> torch.Tensor:

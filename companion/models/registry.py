@@ -115,7 +115,7 @@ def load_adapter(name: str, device: str = "auto", allow_download: bool = False) 
     if info.family == "llava":
         from companion.models.llava import LlavaAdapter
 
-        return LlavaAdapter(name, info.path, dev, dtype)
+        return LlavaAdapter.from_pretrained(name, info.path, dev, dtype)
     raise ProtectError("unsupported_model", f"no adapter for family {info.family!r}")  # pragma: no cover
 
 

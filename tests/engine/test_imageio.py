@@ -51,10 +51,13 @@ def test_decompression_bomb_is_refused_from_the_header():
     assert info.value.code == "too_large"
 
 
-def test_missing_file(tmp_path):
+def test_missing_file_and_folder(tmp_path):
     with pytest.raises(ProtectError) as info:
-        imageio.read_photo_file(tmp_path / "nope.jpg")
+        imageio.read_file(tmp_path / "nope.jpg")
     assert info.value.code == "not_found"
+    with pytest.raises(ProtectError) as info:
+        imageio.read_file(tmp_path)
+    assert info.value.code == "not_a_file"
 
 
 def test_exif_orientation_is_applied_and_metadata_dropped():

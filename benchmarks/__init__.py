@@ -1,0 +1,1 @@
+"""Measurements that print tables; never timed assertions in tests."""

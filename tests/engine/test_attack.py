@@ -1,0 +1,63 @@
+"""The attack loop: bounds, ensembles, determinism, cancellation, early stop."""
+
+from __future__ import annotations
+
+import torch
+
+from companion.engine.attack import AttackConfig, ImageProtector
+from companion.engine.imageio import to_tensor
+from tests.conftest import natural_photo
+
+
+def photo(size=(160, 120)):
+    return to_tensor(natural_photo("coffee", size))
+
+
+def test_result_stays_within_eps_on_the_8_bit_grid(demo_adapter):
+    x = photo()
+    result = ImageProtector([demo_adapter], AttackConfig(eps=4 / 255, steps=6, check_every=1000)).perturb(x)
+    diff = (result.image - x).abs().max().item() * 255
+    assert diff <= 4 + 1e-4
+    assert diff >= 3.9  # the sign steps really move pixels to the bound
+    assert result.image.min() >= 0 and result.image.max() <= 1
+    assert torch.allclose(result.image * 255, torch.round(result.image * 255), atol=1e-4)
+    assert result.steps == 6 and len(result.losses) == 6
+
+
+def test_loss_goes_down(demo_adapter):
+    result = ImageProtector([demo_adapter], AttackConfig(steps=12, check_every=1000)).perturb(photo())
+    assert min(result.losses[-3:]) < result.losses[0]
+
+
+def test_ensemble_sums_the_losses_of_its_adapters(demo_adapter):
+    x = photo()
+    pairs = [("Who is this person?", "I cannot help with this request.")]
+    single = ImageProtector([demo_adapter])._loss(x, pairs)
+    double = ImageProtector([demo_adapter, demo_adapter])._loss(x, pairs)
+    assert torch.allclose(double, 2 * single)
+
+
+def test_same_seed_same_result(demo_adapter):
+    cfg = AttackConfig(steps=4, check_every=1000, seed=7)
+    a = ImageProtector([demo_adapter], cfg).perturb(photo()).image
+    b = ImageProtector([demo_adapter], cfg).perturb(photo()).image
+    assert torch.equal(a, b)
+
+
+def test_cancel_is_honoured_between_steps(demo_adapter):
+    calls = []
+
+    def progress(info):
+        calls.append(info.step)
+
+    result = ImageProtector([demo_adapter], AttackConfig(steps=50, check_every=1000)).perturb(
+        photo(), progress=progress, cancel=lambda: len(calls) >= 3
+    )
+    assert result.cancelled and result.steps == 3 and calls == [1, 2, 3]
+
+
+def test_step_size_decays():
+    cfg = AttackConfig(alpha=2 / 255, alpha_min=0.25 / 255, steps=100)
+    sizes = [cfg.step_size(s) for s in range(100)]
+    assert sizes[0] == 2 / 255 and abs(sizes[-1] - 0.25 / 255) < 1e-9
+    assert all(a >= b for a, b in zip(sizes, sizes[1:]))

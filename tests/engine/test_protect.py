@@ -1,0 +1,53 @@
+"""End to end on natural photos: protected files refuse, clean ones do not, within bounds.
+
+A smaller version of the acceptance run in benchmarks/protect_photos.py (which uses 20+
+photos up to 12 MP). Clean photos are checked through the same receipt path.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from companion.engine.protect import ProtectOptions
+from companion.engine.questions import HELD_OUT_QUESTIONS
+from companion.engine.receipt import verify
+from tests.conftest import encode, natural_photo
+
+PHOTOS = [("astronaut", None, "PNG"), ("chelsea", None, "JPEG"), ("rocket", (1200, 800), "PNG"), ("coffee", (640, 480), "JPEG")]
+
+
+@pytest.fixture(scope="module")
+def results(engine):
+    out = []
+    for name, size, fmt in PHOTOS:
+        data = encode(natural_photo(name, size), fmt, **({"quality": 92} if fmt == "JPEG" else {}))
+        out.append((name, data, engine.protect(data, ProtectOptions(seed=1))))
+    return out
+
+
+def test_protected_photos_are_refused_on_held_out_questions(results):
+    rates = [r.receipt.refusal_rate for _, _, r in results]
+    assert sum(rates) / len(rates) >= 0.95, rates
+
+
+def test_clean_photos_are_answered(engine, results):
+    rates = [verify(data, engine.adapters, HELD_OUT_QUESTIONS)[0].refusal_rate for _, data, _ in results]
+    assert sum(rates) / len(rates) <= 0.05, rates
+
+
+def test_bounds_and_quality(results):
+    for name, data, r in results:
+        original = Image.open(io.BytesIO(data)).convert("RGB")
+        protected = Image.open(io.BytesIO(r.data)).convert("RGB")
+        assert protected.size == original.size
+        assert r.receipt.linf <= 8, (name, r.receipt.linf)
+        assert r.receipt.psnr >= 35, (name, r.receipt.psnr)
+
+
+def test_format_is_kept_and_attack_stopped_early(results):
+    for name, data, r in results:
+        assert Image.open(io.BytesIO(r.data)).format == Image.open(io.BytesIO(data)).format
+        assert r.succeeded and r.steps < ProtectOptions().steps, (name, r.steps)

@@ -1,0 +1,132 @@
+"""`imageprotector protect` and `imageprotector models` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from companion import cli
+from tests.conftest import encode, natural_photo
+from tests.engine.test_imageio import bomb_png
+
+FAST = ["--steps", "3", "--no-verify"]
+
+
+@pytest.fixture(autouse=True)
+def _share_loaded_model(monkeypatch, demo_adapter):
+    """Reuse the session's demo model instead of loading it again for every command."""
+    monkeypatch.setattr("companion.models.registry.load_adapter", lambda name, *a, **k: _load(name, demo_adapter))
+
+
+def _load(name, demo_adapter):
+    from companion.models import registry
+
+    registry.locate(name)  # the real name check: unknown names must still fail
+    return demo_adapter
+
+
+def run(capsys, *args: str) -> tuple[int, list[dict]]:
+    code = cli.main(["protect", *args, "--json"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return code, lines
+
+
+def bad_inputs(folder: Path) -> dict[str, Path]:
+    files = {
+        "empty": b"",
+        "not_an_image": b"hello, I am a text file\n" * 20,
+        "corrupt": encode(natural_photo("chelsea"), "JPEG", quality=90)[:5000],
+        "too_large": bomb_png(),
+    }
+    paths = {}
+    for code, data in files.items():
+        paths[code] = folder / f"{code}.jpg"
+        paths[code].write_bytes(data)
+    paths["not_found"] = folder / "missing.jpg"
+    return paths
+
+
+def test_bad_inputs_fail_alone_while_the_batch_goes_on(tmp_path, capsys):
+    good = tmp_path / "good.png"
+    good.write_bytes(encode(natural_photo("coffee", (120, 80))))
+    bad = bad_inputs(tmp_path)
+    before = {p: p.read_bytes() for p in [good, *bad.values()] if p.exists()}
+    code, lines = run(capsys, str(bad["empty"]), str(good), *[str(p) for k, p in bad.items() if k != "empty"],
+                      "--out-dir", str(tmp_path / "out"), *FAST)
+    assert code == 1
+    by_input = {Path(line["input"]).name: line for line in lines}
+    assert by_input["good.png"]["ok"] and Path(by_input["good.png"]["output"]).is_file()
+    for expected, path in bad.items():
+        line = by_input[path.name]
+        assert not line["ok"] and line["code"] == expected and line["error"] and "\n" not in line["error"]
+    for path, data in before.items():  # originals are never modified
+        assert path.read_bytes() == data
+
+
+def test_text_output_is_one_line_per_photo(tmp_path, capsys):
+    good = tmp_path / "holiday.jpg"
+    good.write_bytes(encode(natural_photo("rocket", (96, 64)), "JPEG"))
+    code = cli.main(["protect", str(good), str(tmp_path / "nope.png"), *FAST])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1 and len(out) == 2
+    assert out[0].startswith("ok") and "holiday.protected.jpg" in out[0]
+    assert out[1].startswith("error") and "no such file" in out[1]
+    assert Image.open(tmp_path / "holiday.protected.jpg").format == "JPEG"
+
+
+def test_json_fields_and_output_naming(tmp_path, capsys):
+    src = tmp_path / "cat.png"
+    src.write_bytes(encode(natural_photo("chelsea", (90, 60))))
+    code, [line] = run(capsys, str(src), "--steps", "2")
+    for key in ("input", "output", "ok", "error", "steps", "seconds", "refusal_rate", "psnr", "linf"):
+        assert key in line
+    assert line["output"] == str(tmp_path / "cat.protected.png")
+    assert line["steps"] <= 2 and 0 <= line["refusal_rate"] <= 1 and line["linf"] <= 8
+
+
+def test_output_option_and_format(tmp_path, capsys):
+    src = tmp_path / "a.png"
+    src.write_bytes(encode(natural_photo("coffee", (90, 60))))
+    code, [line] = run(capsys, str(src), "-o", str(tmp_path / "b.jpg"), "--format", "jpeg", *FAST)
+    assert code == 0 and Image.open(tmp_path / "b.jpg").format == "JPEG"
+
+
+def test_refuses_to_overwrite_the_original(tmp_path, capsys):
+    src = tmp_path / "a.png"
+    data = encode(natural_photo("coffee", (90, 60)))
+    src.write_bytes(data)
+    code, [line] = run(capsys, str(src), "-o", str(src), *FAST)
+    assert code == 1 and line["code"] == "would_overwrite" and src.read_bytes() == data
+
+
+def test_unknown_model_is_one_line_error(tmp_path, capsys):
+    src = tmp_path / "a.png"
+    src.write_bytes(encode(natural_photo("coffee", (90, 60))))
+    code = cli.main(["protect", str(src), "--model", "no-such-model"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "unknown model 'no-such-model'" in err[0]
+
+
+def test_models_lists_the_demo(capsys):
+    assert cli.main(["models", "--json"]) == 0
+    models = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert models[0]["name"] == "demo" and Path(models[0]["path"], "config.json").is_file()
+
+
+def test_console_script_runs_end_to_end(tmp_path):
+    """The installed `imageprotector` command, in a fresh process, with the real receipt."""
+    src = tmp_path / "astro.png"
+    src.write_bytes(encode(natural_photo("astronaut", (128, 128))))
+    exe = Path(sys.executable).with_name("imageprotector")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([str(exe), "protect", str(src), "--json", "--steps", "5"], capture_output=True, text=True,
+                          env=env, timeout=600)
+    line = json.loads(proc.stdout)
+    assert line["ok"] and Path(line["output"]).is_file(), proc.stderr
+    assert "Traceback" not in proc.stderr
