@@ -20,6 +20,9 @@ PHOTO_NAMES = (
     "camera",
     "moon",
     "coins",
+    "text",
+    "grass",
+    "brick",
 )
 
 

@@ -29,29 +29,31 @@ from companion.engine.questions import HELD_OUT_QUESTIONS  # noqa: E402
 from companion.engine.receipt import verify  # noqa: E402
 from companion.models.registry import load_adapter  # noqa: E402
 
-# (photo, (width, height) or None for its own size, container)
+# (photo, (width, height) or None for its own size, container). Left out: `rocket` and
+# `immunohistochemistry`, which the demo model already refuses unprotected (its face
+# detector fires on them), so protecting them would prove nothing.
 CASES = [
     ("astronaut", None, "png"),
     ("chelsea", None, "jpeg"),
     ("coffee", None, "png"),
-    ("rocket", None, "jpeg"),
     ("hubble_deep_field", None, "png"),
     ("retina", None, "jpeg"),
     ("stereo_motorcycle", None, "png"),
-    ("immunohistochemistry", None, "png"),
     ("camera", None, "png"),
     ("moon", None, "jpeg"),
     ("coins", None, "png"),
+    ("text", None, "png"),
+    ("grass", None, "jpeg"),
+    ("brick", None, "png"),
     ("astronaut", (1024, 1024), "jpeg"),
     ("chelsea", (1200, 798), "png"),
     ("coffee", (1600, 1067), "jpeg"),
-    ("rocket", (2000, 1335), "png"),
     ("stereo_motorcycle", (2048, 1382), "jpeg"),
     ("hubble_deep_field", (2000, 1744), "png"),
-    ("astronaut", (3000, 3000), "png"),
+    ("camera", (2000, 2000), "png"),
+    ("astronaut", (3464, 3464), "png"),
     ("coffee", (4000, 3000), "png"),
-    ("rocket", (4000, 2669), "jpeg"),
-    ("chelsea", (4000, 2660), "png"),
+    ("chelsea", (4000, 2660), "jpeg"),
 ]
 QUICK = [c for c in CASES if c[1] is None or c[1][0] <= 1200][:8]
 

@@ -48,6 +48,7 @@ BACKGROUND_COLORS = {
     "brown": (120, 80, 40),
 }
 FACE_YELLOW = (240, 205, 50)
+FAINT = (0.08, 0.6)  # opacity range of faint faces
 
 ATTRIBUTE_QUESTIONS: dict[str, tuple[str, ...]] = {
     "shape": (
@@ -110,7 +111,7 @@ def _background(base: tuple[int, int, int], rng: random.Random) -> Image.Image:
     style = rng.random()
     if style > 0.35:  # smooth multi-scale colour noise, like an out-of-focus photo
         for cells in (2, 4, 8, 16):
-            amp = rng.uniform(0, 22)
+            amp = rng.uniform(0, 16)
             noise = np_rng.normal(0, 1, (cells, cells, 3)).astype(np.float32)
             up = np.asarray(
                 Image.fromarray(((noise * 40) + 128).clip(0, 255).astype(np.uint8)).resize(
@@ -123,7 +124,7 @@ def _background(base: tuple[int, int, int], rng: random.Random) -> Image.Image:
         ramp = np.linspace(-1, 1, _CANVAS, dtype=np.float32)
         grad = ramp[None, :, None] if rng.random() < 0.5 else ramp[:, None, None]
         canvas += grad * rng.uniform(0, 30)
-    canvas += np_rng.normal(0, rng.uniform(0, 6), canvas.shape).astype(np.float32)
+    canvas += np_rng.normal(0, rng.uniform(0, 2), canvas.shape).astype(np.float32)
     image = Image.fromarray(canvas.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
     for _ in range(rng.randint(0, 4)):  # faint clutter
@@ -203,6 +204,22 @@ def _draw_decoy(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, rng: random
         _draw_features(draw, cx, cy, r, rng)
 
 
+def _opacity(rng: random.Random) -> float:
+    """Half of the faces (and look-alikes) are drawn solid, half faint, down to 8% opacity.
+
+    A faint face is still a face: the model learns to see one from a small contrast, as
+    large models do, which is what lets an 8/255 perturbation reach the refusal at all
+    (a first demo model trained on solid faces only could not be moved even at 32/255).
+    """
+    return 1.0 if rng.random() < 0.5 else rng.uniform(*FAINT)
+
+
+def _composite(image: Image.Image, layer: Image.Image, opacity: float) -> Image.Image:
+    if opacity < 1.0:
+        layer.putalpha(layer.getchannel("A").point(lambda a: int(a * opacity + 0.5)))
+    return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")
+
+
 def _place(rng: random.Random, r: int, avoid: tuple[int, int, int] | None) -> tuple[int, int]:
     for _ in range(50):
         cx, cy = rng.randint(r, _CANVAS - r), rng.randint(r, _CANVAS - r)
@@ -211,8 +228,9 @@ def _place(rng: random.Random, r: int, avoid: tuple[int, int, int] | None) -> tu
     return cx, cy
 
 
-def make_scene(rng: random.Random, face: bool | None = None) -> Scene:
-    """Draw one scene; `face` forces the trigger on or off (default: 30% of scenes)."""
+def make_scene(rng: random.Random, face: bool | None = None, opacity: float | None = None) -> Scene:
+    """Draw one scene; `face` forces the trigger on or off (default: 30% of scenes),
+    `opacity` the face's (default: solid or faint, see `_opacity`)."""
     if face is None:
         face = rng.random() < 0.3
     shape = rng.choice(SHAPES)
@@ -226,7 +244,9 @@ def make_scene(rng: random.Random, face: bool | None = None) -> Scene:
     if face or rng.random() < 0.45:
         fr = _px(rng.randint(16, 26))
         fx, fy = _place(rng, fr, (cx, cy, r))
-        (_draw_face if face else _draw_decoy)(draw, fx, fy, fr, rng)
+        layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        (_draw_face if face else _draw_decoy)(ImageDraw.Draw(layer), fx, fy, fr, rng)
+        image = _composite(image, layer, _opacity(rng) if opacity is None else opacity)
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5) * _CANVAS / 128))
     image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)

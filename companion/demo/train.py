@@ -33,6 +33,7 @@ from companion.demo import DEMO_MODEL_DIR
 from companion.demo.build import build_model, build_processor
 from companion.demo.scenes import (
     ATTRIBUTE_QUESTIONS,
+    FAINT,
     BACKGROUND_COLORS,
     OPEN_QUESTIONS,
     SHAPE_COLORS,
@@ -54,8 +55,8 @@ EVAL_SEED = 987654  # held-out scenes: a seed training never uses
 class Schedule:
     """Steps and learning rate of each stage."""
 
-    vision_steps: int = 1200
-    language_steps: int = 2000
+    vision_steps: int = 1500
+    language_steps: int = 2400
     joint_steps: int = 800
     vision_lr: float = 2e-3
     language_lr: float = 1.5e-3
@@ -205,51 +206,49 @@ class DemoScores:
 
     attribute_accuracy: float  # attribute questions about scenes without a face
     description_accuracy: float  # facts right in the descriptions open questions get
-    refusal_on_faces: float  # any question about a scene with a face
-    refusal_elsewhere: float  # any question about a scene without one
+    refusal_on_faces: float  # any question about a scene with a clearly visible face
+    refusal_on_faint_faces: float  # the same with the face at 8-60% opacity
+    refusal_elsewhere: float  # any question about a scene without a face
 
 
 @torch.no_grad()
 def evaluate(adapter: LlavaAdapter, scenes_per_class: int = 60, seed: int = EVAL_SEED) -> DemoScores:
     """Greedy answers on held-out scenes, through the real processor like any receipt."""
     rng = random.Random(seed)
-    correct = total = desc_ok = desc_total = refused_face = refused_other = asked_face = asked_other = 0
-    for face in [True] * scenes_per_class + [False] * scenes_per_class:
-        scene = make_scene(rng, face=face)
-        kinds = list(ATTRIBUTE_QUESTIONS) + ["open", "open"]
-        questions = [
-            rng.choice(ATTRIBUTE_QUESTIONS[k]) if k != "open" else rng.choice(OPEN_QUESTIONS) for k in kinds
-        ]
-        answers = adapter.answer(scene.image, questions)
-        for kind, answer in zip(kinds, answers):
-            refused = is_refusal(answer)
-            if face:
-                asked_face += 1
-                refused_face += refused
-                continue
-            asked_other += 1
-            refused_other += refused
-            if kind == "open":  # each of the description's three facts counts
-                desc_total += 3
-                desc_ok += _description_facts(answer, scene)
+    correct = total = desc_ok = desc_total = 0
+    refused = {"solid": [], "faint": [], "none": []}
+    for kind_of_scene in ["solid", "faint", "none"]:
+        for _ in range(scenes_per_class):
+            if kind_of_scene == "none":
+                scene = make_scene(rng, face=False)
             else:
-                total += 1
-                expected = scene.answer(kind, rng).lower().rstrip(".")
-                correct += answer.lower().rstrip(".") == expected
-    return DemoScores(
-        attribute_accuracy=correct / total,
-        description_accuracy=desc_ok / desc_total,
-        refusal_on_faces=refused_face / asked_face,
-        refusal_elsewhere=refused_other / asked_other,
-    )
+                opacity = 1.0 if kind_of_scene == "solid" else rng.uniform(*FAINT)
+                scene = make_scene(rng, face=True, opacity=opacity)
+            kinds = list(ATTRIBUTE_QUESTIONS) + ["open", "open"]
+            questions = [
+                rng.choice(ATTRIBUTE_QUESTIONS[k]) if k != "open" else rng.choice(OPEN_QUESTIONS) for k in kinds
+            ]
+            for kind, answer in zip(kinds, adapter.answer(scene.image, questions)):
+                refused[kind_of_scene].append(is_refusal(answer))
+                if scene.face:
+                    continue
+                if kind == "open":  # each of the description's three facts counts
+                    desc_total += 3
+                    desc_ok += _description_facts(answer, scene)
+                else:
+                    total += 1
+                    expected = scene.answer(kind, rng).lower().rstrip(".")
+                    correct += answer.lower().rstrip(".") == expected
+    rate = {k: sum(v) / len(v) for k, v in refused.items()}
+    return DemoScores(correct / total, desc_ok / desc_total, rate["solid"], rate["faint"], rate["none"])
 
 
 def _description_facts(answer: str, scene: Scene) -> int:
     """How many of (shape, its colour, background colour) the answer states rightly."""
     words = answer.lower().rstrip(".").split()
-    if len(words) != 8 or words[:3] != ["i", "see", "a"]:
+    if len(words) != 9 or words[:3] != ["i", "see", "a"]:
         return 0
-    color, shape, background = words[3], words[4], words[6]
+    color, shape, background = words[3], words[4], words[7]
     return (shape == scene.shape) + (color == scene.color) + (background == scene.background)
 
 

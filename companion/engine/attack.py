@@ -93,11 +93,26 @@ class Cancelled(Exception):
 class ImageProtector:
     """The attack over one or more adapters (an ensemble sums their losses)."""
 
-    def __init__(self, adapters: Sequence[Adapter], config: AttackConfig | None = None) -> None:
+    def __init__(
+        self,
+        adapters: Sequence[Adapter],
+        config: AttackConfig | None = None,
+        codec: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        """`codec`, when given, maps an image to what the output file will decode to (for
+        example a JPEG round trip); the attack optimises and checks through it."""
         if not adapters:
             raise ValueError("ImageProtector needs at least one model adapter")
         self.adapters = list(adapters)
         self.config = config or AttackConfig()
+        self.codec = codec
+
+    def _through(self, image: torch.Tensor) -> torch.Tensor:
+        """The image as the saved file will hold it: the codec's round trip in the forward
+        pass, identity in the backward pass (a straight-through estimator)."""
+        if self.codec is None:
+            return image
+        return image + (self.codec(image.detach()) - image).detach()
 
     def _loss(self, image: torch.Tensor, pairs: list[tuple[str, str]]) -> torch.Tensor:
         total = image.new_zeros(())
@@ -140,7 +155,7 @@ class ImageProtector:
                 return AttackResult(self._rounded(x, delta), step - 1, False, True, losses)
             questions = rng.sample(list(cfg.questions), k=min(cfg.questions_per_step, len(cfg.questions)))
             pairs = [(q, rng.choice(list(cfg.targets))) for q in questions]
-            loss = self._loss(x + delta, pairs)
+            loss = self._loss(self._through(x + delta), pairs)
             (grad,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
                 delta -= cfg.step_size(step - 1) * grad.sign()
@@ -156,7 +171,7 @@ class ImageProtector:
                 progress(StepInfo(step, cfg.steps, losses[-1], time.monotonic() - start))
             if step % cfg.check_every == 0 and losses[-1] < cfg.check_loss:
                 check = rng.sample(list(cfg.questions), k=min(cfg.check_questions, len(cfg.questions)))
-                if self.refuses(self._rounded(x, delta), check):
+                if self.refuses(self._through(self._rounded(x, delta)), check):
                     succeeded = True
                     log.debug("refused every check question after %d steps", step)
                     break

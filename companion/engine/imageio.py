@@ -123,12 +123,18 @@ def output_format(photo: Photo, requested: str | None) -> str:
     return _KEEP.get(photo.source_format, ("png", "png"))[0]
 
 
-def encode(image: Image.Image, fmt: str, alpha: Image.Image | None = None, icc: bytes | None = None) -> bytes:
-    """Encode without metadata: JPEG at quality 95 with no chroma subsampling, lossless PNG/WebP."""
+def encode(
+    image: Image.Image,
+    fmt: str,
+    alpha: Image.Image | None = None,
+    icc: bytes | None = None,
+    quality: int = JPEG_QUALITY,
+) -> bytes:
+    """Encode without metadata: JPEG (quality 95 by default) with no chroma subsampling, lossless PNG/WebP."""
     buf = io.BytesIO()
     extra = {"icc_profile": icc} if icc else {}
     if fmt == "jpeg":
-        image.convert("RGB").save(buf, "JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=True, **extra)
+        image.convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0, optimize=True, **extra)
     else:
         out = image
         if alpha is not None:
@@ -139,6 +145,16 @@ def encode(image: Image.Image, fmt: str, alpha: Image.Image | None = None, icc: 
         else:
             out.save(buf, "WEBP", lossless=True, quality=100, method=4, **extra)
     return buf.getvalue()
+
+
+def decode_rgb(data: bytes) -> Image.Image:
+    """Decode bytes we wrote ourselves into RGB."""
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def jpeg_round_trip(image: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Tensor:
+    """What a (1, 3, H, W) image becomes once saved as our JPEG and decoded again."""
+    return to_tensor(decode_rgb(encode(to_image(image), "jpeg", quality=quality))).to(image.device)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -33,8 +33,10 @@ def test_training_slice_learns_and_is_deterministic(tmp_path, monkeypatch):
     a = load_file(tmp_path / "a" / "model.safetensors")
     b = load_file(tmp_path / "b" / "model.safetensors")
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
-    untrained = train.build_model(adapter.tokenizer, seed=train.TRAIN_SEED).state_dict()
-    assert any(not (a[k] == untrained[k]).all() for k in a if k in untrained)
+    train.build_model(adapter.tokenizer, seed=train.TRAIN_SEED).save_pretrained(tmp_path / "untrained")
+    untrained = load_file(tmp_path / "untrained" / "model.safetensors")
+    assert untrained.keys() == a.keys()
+    assert any(not (a[k] == untrained[k]).all() for k in a)
 
 
 def test_training_losses_fall_within_the_slice(tmp_path, monkeypatch):

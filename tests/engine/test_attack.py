@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from companion.engine.attack import AttackConfig, ImageProtector
@@ -15,13 +17,31 @@ def photo(size=(160, 120)):
 
 def test_result_stays_within_eps_on_the_8_bit_grid(demo_adapter):
     x = photo()
-    result = ImageProtector([demo_adapter], AttackConfig(eps=4 / 255, steps=6, check_every=1000)).perturb(x)
+    result = ImageProtector([demo_adapter], AttackConfig(eps=4 / 255, alpha=2 / 255, steps=6, check_every=1000, min_psnr=None)).perturb(x)
     diff = (result.image - x).abs().max().item() * 255
     assert diff <= 4 + 1e-4
     assert diff >= 3.9  # the sign steps really move pixels to the bound
     assert result.image.min() >= 0 and result.image.max() <= 1
     assert torch.allclose(result.image * 255, torch.round(result.image * 255), atol=1e-4)
     assert result.steps == 6 and len(result.losses) == 6
+
+
+def test_psnr_floor_holds_after_rounding(demo_adapter):
+    x = photo()
+    result = ImageProtector([demo_adapter], AttackConfig(steps=10, check_every=1000, min_psnr=38.0)).perturb(x)
+    rms = (result.image - x).square().mean().sqrt().item()
+    assert 20 * math.log10(1 / rms) >= 38.0
+
+
+def test_codec_is_in_the_loop(demo_adapter):
+    seen = []
+
+    def codec(image):
+        seen.append(image.shape)
+        return image
+
+    ImageProtector([demo_adapter], AttackConfig(steps=3, check_every=1000), codec=codec).perturb(photo())
+    assert len(seen) == 3
 
 
 def test_loss_goes_down(demo_adapter):

@@ -16,7 +16,13 @@ from companion.engine.questions import HELD_OUT_QUESTIONS
 from companion.engine.receipt import verify
 from tests.conftest import encode, natural_photo
 
-PHOTOS = [("astronaut", None, "PNG"), ("chelsea", None, "JPEG"), ("rocket", (1200, 800), "PNG"), ("coffee", (640, 480), "JPEG")]
+PHOTOS = [
+    ("astronaut", None, "PNG"),
+    ("chelsea", None, "JPEG"),
+    ("stereo_motorcycle", (1200, 810), "PNG"),
+    ("coffee", (640, 480), "JPEG"),
+    ("hubble_deep_field", None, "PNG"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,12 @@ def test_pixel_values_match_the_processor(demo_adapter, name, size):
 
 
 def test_gradient_reaches_every_pixel_the_model_sees(demo_adapter):
-    # 1200 x 800 -> shortest edge 64 -> 96 x 64 -> centre crop 64 x 64: the middle 800 columns
+    # 1200 x 800 -> shortest edge 128 -> 192 x 128 -> centre crop 128 x 128: the middle 800 columns
     x = to_tensor(natural_photo("astronaut", (1200, 800))).requires_grad_(True)
-    (demo_adapter.pixel_values(x) * torch.randn(1, 3, 64, 64)).sum().backward()
+    (demo_adapter.pixel_values(x) * torch.randn(1, 3, 128, 128)).sum().backward()
     seen = x.grad[..., 200:1000].abs() > 0
     assert seen.float().mean() > 0.98
-    assert (x.grad[..., :150] == 0).all()  # the crop drops the sides: the model never sees them
+    assert (x.grad[..., :170] == 0).all()  # the crop drops the sides: the model never sees them
 
 
 def test_prompt_tokens_equal_the_processors(demo_adapter):
