@@ -9,7 +9,7 @@ Prints three tables:
    photo, question sampling, the sign step and projection);
 2. steps to success (the engine's own early stop) over natural photos;
 3. seconds per photo, end to end (decode, attack, encode, receipt), at about 0.3, 3 and
-   12 megapixels, with the output kept at full size.
+   12 megapixels, with the output kept at full size (PNG).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> None:
     print("   A: bare forward+backward of the model on pixel_values at its own size")
     print("   B: A plus the differentiable resize from the photo's size (what any full-size attack computes)")
     print(f"{'photo':>16} | {'A (s)':>8} | {'B (s)':>8} | {'engine (s)':>10} | {'engine/A':>8} | {'engine/B':>8}")
-    for label, size in [("model size", (64, 64)), *SIZES.items()]:
+    for label, size in [("model size", (128, 128)), *SIZES.items()]:
         image = to_tensor(natural_photo("astronaut", size))
         bare = bare_step_seconds(adapter, image, args.repeats)
         with_pixels = bare_step_seconds(adapter, image, args.repeats, pixel_path=True)
@@ -102,8 +102,7 @@ def main() -> None:
               f"{eng / with_pixels:8.2f}", flush=True)
 
     engine = Engine([adapter])
-    names = ["astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina", "stereo_motorcycle",
-             "immunohistochemistry"]
+    names = ["astronaut", "chelsea", "coffee", "hubble_deep_field", "retina", "stereo_motorcycle", "camera", "moon"]
     print("\n2. Steps to success (early stop), photo at its own size")
     print(f"{'photo':>22} | {'steps':>5} | {'refusal':>7}")
     steps = []
@@ -114,14 +113,13 @@ def main() -> None:
     print(f"{'median':>22} | {statistics.median(steps):5.0f} |")
 
     print("\n3. Seconds per photo, end to end, output at full size")
-    print(f"{'photo':>8} | {'pixels':>11} | {'steps':>5} | {'seconds':>8} | {'s/step':>7}")
+    print(f"{'photo':>8} | {'pixels':>11} | {'steps':>5} | {'seconds':>8}")
     for label, size in SIZES.items():
         if label == "12 MP" and args.skip_12mp:
             continue
-        data = encode_png(natural_photo("coffee", size))
+        data = encode_png(natural_photo("astronaut", size))
         result = engine.protect(data, ProtectOptions(max_edge=None))
-        print(f"{label:>8} | {size[0]}x{size[1]:<5} | {result.steps:5d} | {result.seconds:8.1f} | "
-              f"{result.seconds / max(1, result.steps):7.3f}")
+        print(f"{label:>8} | {size[0]}x{size[1]:<5} | {result.steps:5d} | {result.seconds:8.1f}")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ class AttackConfig:
     questions_per_step: int = 3
     check_every: int = 2  # how often to check for success once the loss is low
     check_loss: float = 1.0  # loss below which checking is worth its cost
-    check_questions: int = 8  # shadow questions asked, greedily, in a check
+    check_questions: int = 16  # shadow questions asked, greedily, in a check
     seed: int = 0
     questions: Sequence[str] = SHADOW_QUESTIONS
     targets: Sequence[str] = REFUSALS
@@ -145,46 +145,48 @@ class ImageProtector:
         cfg = self.config
         rng = random.Random(cfg.seed)
         x = image.detach()
-        delta = torch.zeros_like(x, requires_grad=True)
+        # The adversarial image itself is the variable (delta = adv - x), which saves a
+        # full-size addition per step; its bounds are the eps box intersected with [0, 1].
+        adv = x.clone().requires_grad_(True)
+        low, high = (x - cfg.eps).clamp(min=0), (x + cfg.eps).clamp(max=1)
+        max_norm = None if cfg.max_rms is None else cfg.max_rms * math.sqrt(x.numel())
         losses: list[float] = []
         start = time.monotonic()
         step = 0
         succeeded = False
         for step in range(1, cfg.steps + 1):
             if cancel is not None and cancel():
-                return AttackResult(self._rounded(x, delta), step - 1, False, True, losses)
+                return AttackResult(self._rounded(x, adv), step - 1, False, True, losses)
             questions = rng.sample(list(cfg.questions), k=min(cfg.questions_per_step, len(cfg.questions)))
             pairs = [(q, rng.choice(list(cfg.targets))) for q in questions]
-            loss = self._loss(self._through(x + delta), pairs)
-            (grad,) = torch.autograd.grad(loss, delta)
-            with torch.no_grad():
-                delta -= cfg.step_size(step - 1) * grad.sign()
-                delta.clamp_(-cfg.eps, cfg.eps)
-                delta.copy_((x + delta).clamp(0, 1) - x)
-                if cfg.max_rms is not None:
-                    # shrinking towards x keeps both the eps box and [0, 1]
-                    rms = delta.square().mean().sqrt().item()
-                    if rms > cfg.max_rms:
-                        delta.mul_(cfg.max_rms / rms)
+            loss = self._loss(self._through(adv), pairs)
+            (grad,) = torch.autograd.grad(loss, adv)
+            with torch.no_grad():  # in place: at 12 MP every full-size temporary costs
+                adv.add_(grad.sign_(), alpha=-cfg.step_size(step - 1))
+                torch.clamp(adv, low, high, out=adv)
+                if max_norm is not None:
+                    norm = torch.dist(adv, x).item()
+                    if norm > max_norm:  # shrinking towards x keeps both the eps box and [0, 1]
+                        adv.sub_(x).mul_(max_norm / norm).add_(x)
             losses.append(loss.item())
             if progress is not None:
                 progress(StepInfo(step, cfg.steps, losses[-1], time.monotonic() - start))
             if step % cfg.check_every == 0 and losses[-1] < cfg.check_loss:
                 check = rng.sample(list(cfg.questions), k=min(cfg.check_questions, len(cfg.questions)))
-                if self.refuses(self._through(self._rounded(x, delta)), check):
+                if self.refuses(self._through(self._rounded(x, adv)), check):
                     succeeded = True
                     log.debug("refused every check question after %d steps", step)
                     break
-        return AttackResult(self._rounded(x, delta), step, succeeded, False, losses)
+        return AttackResult(self._rounded(x, adv), step, succeeded, False, losses)
 
-    def _rounded(self, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        """x + delta on the 8-bit grid, within eps (whole /255) and the PSNR floor.
+    def _rounded(self, x: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+        """adv on the 8-bit grid, within eps (whole /255) of x and above the PSNR floor.
 
         Rounding can add energy (a delta of 0.6/255 becomes 1/255), so the PSNR floor is
         checked again on the rounded result and delta shrunk until it holds.
         """
         bound = math.floor(self.config.eps * 255 + 1e-6) / 255
-        d = delta.detach()
+        d = adv.detach() - x
         for _ in range(20):
             q = (quantize(x + d) - x).clamp(-bound, bound)
             rms = q.square().mean().sqrt().item()
