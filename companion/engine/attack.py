@@ -121,6 +121,11 @@ class ImageProtector:
             total = total + adapter.loss(adapter.pixel_values(x), adapter.encode(pairs)).to(image.device)
         return total
 
+    def check_questions(self, rng: random.Random | None = None) -> list[str]:
+        """A random draw of `config.check_questions` shadow questions."""
+        rng = rng or random.Random(self.config.seed + 1)
+        return rng.sample(list(self.config.questions), k=min(self.config.check_questions, len(self.config.questions)))
+
     @torch.no_grad()
     def refuses(self, image: torch.Tensor, questions: Sequence[str]) -> bool:
         """Whether every adapter refuses every question about `image` (greedy answers)."""
@@ -135,26 +140,30 @@ class ImageProtector:
         image: torch.Tensor,
         progress: Callable[[StepInfo], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        start: torch.Tensor | None = None,
+        max_steps: int | None = None,
     ) -> AttackResult:
         """Protect `image`, a (1, 3, H, W) tensor in [0, 1] already on the 8-bit grid.
 
         Returns the protected image on the 8-bit grid. Stops early once the loss is low and
         a greedy check on the quantised image refuses every check question; `cancel` is
-        polled between steps.
+        polled between steps. `start` continues from an earlier result (projected back
+        into the bounds); `max_steps` caps this call below `config.steps`.
         """
         cfg = self.config
         rng = random.Random(cfg.seed)
         x = image.detach()
         # The adversarial image itself is the variable (delta = adv - x), which saves a
         # full-size addition per step; its bounds are the eps box intersected with [0, 1].
-        adv = x.clone().requires_grad_(True)
         low, high = (x - cfg.eps).clamp(min=0), (x + cfg.eps).clamp(max=1)
+        adv = (x.clone() if start is None else torch.clamp(start.detach().to(x), low, high)).requires_grad_(True)
         max_norm = None if cfg.max_rms is None else cfg.max_rms * math.sqrt(x.numel())
         losses: list[float] = []
-        start = time.monotonic()
+        began = time.monotonic()
         step = 0
         succeeded = False
-        for step in range(1, cfg.steps + 1):
+        total = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+        for step in range(1, total + 1):
             if cancel is not None and cancel():
                 return AttackResult(self._rounded(x, adv), step - 1, False, True, losses)
             questions = rng.sample(list(cfg.questions), k=min(cfg.questions_per_step, len(cfg.questions)))
@@ -170,10 +179,9 @@ class ImageProtector:
                         adv.sub_(x).mul_(max_norm / norm).add_(x)
             losses.append(loss.item())
             if progress is not None:
-                progress(StepInfo(step, cfg.steps, losses[-1], time.monotonic() - start))
+                progress(StepInfo(step, total, losses[-1], time.monotonic() - began))
             if step % cfg.check_every == 0 and losses[-1] < cfg.check_loss:
-                check = rng.sample(list(cfg.questions), k=min(cfg.check_questions, len(cfg.questions)))
-                if self.refuses(self._through(self._rounded(x, adv)), check):
+                if self.refuses(self._through(self._rounded(x, adv)), self.check_questions(rng)):
                     succeeded = True
                     log.debug("refused every check question after %d steps", step)
                     break

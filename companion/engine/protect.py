@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from PIL import Image
@@ -75,13 +76,26 @@ class Engine:
         min_psnr = None if opts.min_psnr is None else opts.min_psnr + margin
         config = AttackConfig(eps=opts.epsilon / 255, steps=opts.steps, seed=opts.seed, min_psnr=min_psnr)
         # A JPEG's own rounding can wash out a small perturbation: optimise and check through it.
-        codec = imageio.jpeg_round_trip if fmt == "jpeg" else None
-        result = ImageProtector(self.adapters, config, codec).perturb(imageio.to_tensor(base), progress, cancel)
-        if result.cancelled:
-            raise ProtectError("cancelled", "protection was cancelled")
-        protected = imageio.to_image(result.image)
-        encoded = _encode_within(base, protected, fmt, opts.epsilon, alpha, photo.icc_profile)
-        decoded = imageio.decode_rgb(encoded)
+        jpeg_quality = _jpeg_quality(base, opts.epsilon) if fmt == "jpeg" else imageio.JPEG_QUALITY
+        codec = partial(imageio.jpeg_round_trip, quality=jpeg_quality) if fmt == "jpeg" else None
+        protector = ImageProtector(self.adapters, config, codec)
+        x = imageio.to_tensor(base)
+        adv, steps, succeeded = None, 0, False
+        while steps < opts.steps:
+            result = protector.perturb(x, progress, cancel, start=adv, max_steps=opts.steps - steps)
+            if result.cancelled:
+                raise ProtectError("cancelled", "protection was cancelled")
+            steps += result.steps
+            protected = imageio.to_image(result.image)
+            encoded = _encode_within(base, protected, fmt, opts.epsilon, alpha, photo.icc_profile, jpeg_quality)
+            decoded = imageio.decode_rgb(encoded)
+            # Keeping the file within epsilon can shrink the perturbation: check the file
+            # itself, and go on from it while it is not yet refused.
+            adv = imageio.to_tensor(decoded)
+            succeeded = result.succeeded and (codec is None or protector.refuses(adv, protector.check_questions()))
+            if succeeded or not result.succeeded:
+                break
+            log.info("the saved file is not yet refused after %d steps; going on from it", steps)
         models = verify(encoded, self.adapters, HELD_OUT_QUESTIONS) if opts.verify else []
         receipt = Receipt(
             refusal_rate=min((m.refusal_rate for m in models), default=float("nan")),
@@ -92,13 +106,33 @@ class Engine:
         seconds = time.monotonic() - start
         log.info(
             "protected %dx%d in %d steps, %.1f s: refusal %.2f, PSNR %.1f dB, Linf %d/255",
-            *base.size, result.steps, seconds, receipt.refusal_rate, receipt.psnr, receipt.linf,
+            *base.size, steps, seconds, receipt.refusal_rate, receipt.psnr, receipt.linf,
         )
-        return Protected(encoded, fmt, imageio.FORMATS[fmt], base.size, result.steps, seconds, result.succeeded, receipt)
+        return Protected(encoded, fmt, imageio.FORMATS[fmt], base.size, steps, seconds, succeeded, receipt)
+
+
+def _jpeg_quality(base: Image.Image, eps: int) -> int:
+    """The lowest of 95, 98, 100 whose round trip leaves the clean photo within eps / 2.
+
+    A photo that was a JPEG already can move by 10/255 and more when encoded again at 95
+    (saturated edges); that would leave no room for the perturbation.
+    """
+    ref = np.asarray(base, dtype=np.int16)
+    for quality in (95, 98):
+        dec = np.asarray(imageio.decode_rgb(imageio.encode(base, "jpeg", quality=quality)), dtype=np.int16)
+        if np.abs(dec - ref).max() <= eps // 2:
+            return quality
+    return 100
 
 
 def _encode_within(
-    base: Image.Image, protected: Image.Image, fmt: str, eps: int, alpha: Image.Image | None, icc: bytes | None
+    base: Image.Image,
+    protected: Image.Image,
+    fmt: str,
+    eps: int,
+    alpha: Image.Image | None,
+    icc: bytes | None,
+    quality: int = imageio.JPEG_QUALITY,
 ) -> bytes:
     """Encode so that the decoded file stays within eps of the original wherever possible.
 
@@ -113,7 +147,7 @@ def _encode_within(
     ref = np.asarray(base, dtype=np.int16)
     adv = np.asarray(protected, dtype=np.int16)
     best, best_linf = b"", 256
-    tries = [(95, 1.0), (98, 1.0), (100, 1.0)] + [(100, s / 10) for s in range(9, -1, -1)]
+    tries = [(q, 1.0) for q in (95, 98, 100) if q >= quality] + [(100, s / 10) for s in range(9, -1, -1)]
     for quality, scale in tries:
         pre = ref + np.round((adv - ref) * scale).astype(np.int16)
         for _ in range(4):
@@ -121,7 +155,7 @@ def _encode_within(
             dec = np.asarray(imageio.decode_rgb(data), dtype=np.int16)
             excess = dec - np.clip(dec, ref - eps, ref + eps)
             if not excess.any():
-                if (quality, scale) != tries[0]:
+                if scale < 1.0:
                     log.info("JPEG written at quality %d, perturbation at %.0f%%, to stay within %d/255",
                              quality, scale * 100, eps)
                 return data
