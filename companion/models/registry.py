@@ -89,7 +89,7 @@ def locate(name: str, allow_download: bool = False) -> ModelInfo:
             raise ProtectError(
                 "model_not_found",
                 f"model {name!r} is not in the Hugging Face cache; get it with "
-                f"`huggingface-cli download {name}` (or pass a local folder)",
+                f"`hf download {name}` (or pass a local folder)",
             )
     else:
         raise ProtectError(

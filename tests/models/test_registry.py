@@ -26,7 +26,7 @@ def test_uncached_hub_id_says_how_to_get_it(monkeypatch, tmp_path):
     with pytest.raises(ProtectError) as info:
         registry.locate("llava-hf/llava-1.5-7b-hf", allow_download=True)
     assert info.value.code == "model_not_found"
-    assert "huggingface-cli download llava-hf/llava-1.5-7b-hf" in info.value.message
+    assert "hf download llava-hf/llava-1.5-7b-hf" in info.value.message
     assert "\n" not in info.value.message
 
 
