@@ -105,6 +105,15 @@ def test_refuses_to_overwrite_the_original(tmp_path, capsys):
     assert code == 1 and line["code"] == "would_overwrite" and src.read_bytes() == data
 
 
+def test_bad_options_are_per_photo_errors(tmp_path, capsys):
+    src = tmp_path / "a.png"
+    src.write_bytes(encode(natural_photo("coffee", (90, 60))))
+    code, [line] = run(capsys, str(src), "--steps", "0")
+    assert code == 1 and line["code"] == "bad_option"
+    code, [line] = run(capsys, str(src), "--epsilon", "0")
+    assert code == 1 and line["code"] == "bad_option"
+
+
 def test_unknown_model_is_one_line_error(tmp_path, capsys):
     src = tmp_path / "a.png"
     src.write_bytes(encode(natural_photo("coffee", (90, 60))))

@@ -66,6 +66,8 @@ class Engine:
         opts = options or ProtectOptions()
         if not 1 <= opts.epsilon <= 64:
             raise ProtectError("bad_option", f"epsilon must be between 1 and 64 (/255), got {opts.epsilon}")
+        if opts.steps < 1:
+            raise ProtectError("bad_option", f"steps must be at least 1, got {opts.steps}")
         start = time.monotonic()
         photo = imageio.read_photo(data, opts.max_pixels)
         fmt = imageio.output_format(photo, opts.format)
@@ -118,10 +120,10 @@ def _jpeg_quality(base: Image.Image, eps: int) -> int:
     (saturated edges); that would leave no room for the perturbation.
     """
     ref = np.asarray(base, dtype=np.int16)
-    for quality in (95, 98):
-        dec = np.asarray(imageio.decode_rgb(imageio.encode(base, "jpeg", quality=quality)), dtype=np.int16)
+    for q in (95, 98):
+        dec = np.asarray(imageio.decode_rgb(imageio.encode(base, "jpeg", quality=q)), dtype=np.int16)
         if np.abs(dec - ref).max() <= eps // 2:
-            return quality
+            return q
     return 100
 
 
