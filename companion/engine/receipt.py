@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -31,9 +31,6 @@ class Receipt:
     models: list[ModelReceipt]
     psnr: float
     linf: int  # /255
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def verify(

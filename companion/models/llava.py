@@ -89,12 +89,19 @@ class LlavaAdapter(Adapter):
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
         return self.processor.apply_chat_template(messages, add_generation_prompt=True)
 
+    def _expanded_prompt(self, question: str) -> str:
+        """The prompt with `<image>` repeated once per image token, as the processor writes it."""
+        image_token = self.processor.image_token
+        return self.prompt_text(question).replace(image_token, image_token * self.num_image_tokens)
+
     def _prompt_ids(self, question: str) -> list[int]:
         if question not in self._prompt_cache:
-            image_token = self.processor.image_token
-            text = self.prompt_text(question).replace(image_token, image_token * self.num_image_tokens)
-            self._prompt_cache[question] = self.tokenizer(text).input_ids
+            self._prompt_cache[question] = self.tokenizer(self._expanded_prompt(question)).input_ids
         return self._prompt_cache[question]
+
+    @property
+    def _pad_id(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
     def _pair_ids(self, question: str, answer: str) -> tuple[list[int], list[int]]:
         key = (question, answer)
@@ -102,9 +109,7 @@ class LlavaAdapter(Adapter):
             prompt = self._prompt_ids(question)
             # The reply follows "ASSISTANT:" after one space, as in LLaVA's training data.
             # Tokenising prompt and reply together keeps sentencepiece's word boundaries right.
-            image_token = self.processor.image_token
-            text = self.prompt_text(question).replace(image_token, image_token * self.num_image_tokens)
-            joint = self.tokenizer(text + " " + answer).input_ids
+            joint = self.tokenizer(self._expanded_prompt(question) + " " + answer).input_ids
             if joint[: len(prompt)] == prompt:
                 answer_ids = joint[len(prompt) :]
             else:
@@ -115,7 +120,7 @@ class LlavaAdapter(Adapter):
     def encode(self, pairs: Sequence[tuple[str, str]]) -> TokenBatch:
         rows = [self._pair_ids(q, a) for q, a in pairs]
         length = max(len(p) + len(a) for p, a in rows)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        pad = self._pad_id
         ids = torch.full((len(rows), length), pad, dtype=torch.long)
         mask = torch.zeros((len(rows), length), dtype=torch.long)
         labels = torch.full((len(rows), length), -100, dtype=torch.long)
@@ -140,7 +145,7 @@ class LlavaAdapter(Adapter):
     ) -> list[str]:
         prompts = [self._prompt_ids(q) for q in questions]
         length = max(len(p) for p in prompts)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        pad = self._pad_id
         ids = torch.full((len(prompts), length), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)
         for i, p in enumerate(prompts):  # left padding, as generation needs
