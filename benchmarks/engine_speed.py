@@ -107,7 +107,7 @@ def main() -> None:
     print(f"{'photo':>22} | {'steps':>5} | {'refusal':>7}")
     steps = []
     for name in names:
-        result = engine.protect(encode_png(natural_photo(name)), ProtectOptions())
+        result = engine.protect(encode_png(natural_photo(name)), ProtectOptions(robust=False))
         steps.append(result.steps)
         print(f"{name:>22} | {result.steps:5d} | {result.receipt.refusal_rate:7.2f}")
     print(f"{'median':>22} | {statistics.median(steps):5.0f} |")
@@ -118,7 +118,7 @@ def main() -> None:
         if label == "12 MP" and args.skip_12mp:
             continue
         data = encode_png(natural_photo("astronaut", size))
-        result = engine.protect(data, ProtectOptions(max_edge=None))
+        result = engine.protect(data, ProtectOptions(max_edge=0, robust=False))
         print(f"{label:>8} | {size[0]}x{size[1]:<5} | {result.steps:5d} | {result.seconds:8.1f}")
 
 

@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     engine = Engine([load_adapter(m, args.device) for m in args.model or ["demo"]])
-    options = ProtectOptions(epsilon=args.epsilon, max_edge=None)
+    options = ProtectOptions(epsilon=args.epsilon, max_edge=0, robust=False)
 
     header = f"{'photo':>20} | {'size':>9} | {'fmt':>4} | {'steps':>5} | {'s':>6} | {'protected':>9} | {'clean':>5} | {'Linf':>4} | {'PSNR':>5}"
     print(header)

@@ -11,8 +11,16 @@ questions; the losses of all adapters are summed (an ensemble needs no other cha
 Besides the L-infinity bound we keep delta's energy under a PSNR floor (35 dB by default):
 sign steps push every pixel to +-eps, which alone would cost about 30 dB and show as grain.
 
-delta lives at the photo's own resolution: each adapter's differentiable preprocessing
-carries the gradient from its model input back to every pixel of the photo.
+delta lives at the photo's own resolution (the output's, which for a site profile is
+already the size the site keeps): each adapter's differentiable preprocessing carries the
+gradient from its model input back to every pixel. A lower-resolution delta, upsampled,
+would make the full-size elementwise work of a step cheaper but cannot hold the L-infinity
+bound pixel by pixel after the 8-bit rounding as simply; benchmarks/robust_speed.py
+measures what each part of a step costs.
+
+With `views` (robust.py), each step's gradient goes through a random view of the image
+as a site would serve it (expectation over transformations), and success needs both the
+file and the site's worst typical pipeline to refuse.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import torch
 
 from companion.engine.judge import is_refusal
 from companion.engine.questions import SHADOW_QUESTIONS
+from companion.engine.robust import SiteViews, straight_through
 from companion.engine.targets import REFUSALS
 from companion.engine.transforms import quantize
 from companion.models.base import Adapter
@@ -48,6 +57,8 @@ class AttackConfig:
     check_every: int = 2  # how often to check for success once the loss is low
     check_loss: float = 1.0  # loss below which checking is worth its cost
     check_questions: int = 16  # shadow questions asked, greedily, in a check
+    check_tokens: int = 12  # answer length in a check: a refusal shows in its first words
+    settle: float = 0.0  # after the first passed check, go on for this share of the steps so far, then check again
     seed: int = 0
     questions: Sequence[str] = SHADOW_QUESTIONS
     targets: Sequence[str] = REFUSALS
@@ -98,21 +109,22 @@ class ImageProtector:
         adapters: Sequence[Adapter],
         config: AttackConfig | None = None,
         codec: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        views: SiteViews | None = None,
     ) -> None:
         """`codec`, when given, maps an image to what the output file will decode to (for
-        example a JPEG round trip); the attack optimises and checks through it."""
+        example a JPEG round trip); the attack optimises and checks through it. `views`,
+        when given, adds a site's pipeline (expectation over transformations)."""
         if not adapters:
             raise ValueError("ImageProtector needs at least one model adapter")
         self.adapters = list(adapters)
         self.config = config or AttackConfig()
         self.codec = codec
+        self.views = views
 
     def _through(self, image: torch.Tensor) -> torch.Tensor:
         """The image as the saved file will hold it: the codec's round trip in the forward
         pass, identity in the backward pass (a straight-through estimator)."""
-        if self.codec is None:
-            return image
-        return image + (self.codec(image.detach()) - image).detach()
+        return image if self.codec is None else straight_through(image, self.codec)
 
     def _loss(self, image: torch.Tensor, pairs: list[tuple[str, str]]) -> torch.Tensor:
         total = image.new_zeros(())
@@ -126,11 +138,19 @@ class ImageProtector:
         rng = rng or random.Random(self.config.seed + 1)
         return rng.sample(list(self.config.questions), k=min(self.config.check_questions, len(self.config.questions)))
 
+    def protected(self, image: torch.Tensor, questions: Sequence[str]) -> bool:
+        """Whether `image` (as the file will decode) is refused, and so is what the site's
+        worst typical pipeline makes of it when there are views."""
+        if not self.refuses(image, questions):
+            return False
+        return self.views is None or self.refuses(self.views.worst(image), questions)
+
     @torch.no_grad()
     def refuses(self, image: torch.Tensor, questions: Sequence[str]) -> bool:
         """Whether every adapter refuses every question about `image` (greedy answers)."""
         for adapter in self.adapters:
-            answers = adapter.generate_from_pixels(adapter.pixel_values(image.to(adapter.device)), questions)
+            pixels = adapter.pixel_values(image.to(adapter.device))
+            answers = adapter.generate_from_pixels(pixels, questions, max_new_tokens=self.config.check_tokens)
             if not all(is_refusal(a) for a in answers):
                 return False
         return True
@@ -162,13 +182,17 @@ class ImageProtector:
         began = time.monotonic()
         step = 0
         succeeded = False
+        confirm_at: int | None = None  # the step of the settling check, once a check has passed
         total = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
         for step in range(1, total + 1):
             if cancel is not None and cancel():
                 return AttackResult(self._rounded(x, adv), step - 1, False, True, losses)
             questions = rng.sample(list(cfg.questions), k=min(cfg.questions_per_step, len(cfg.questions)))
             pairs = [(q, rng.choice(list(cfg.targets))) for q in questions]
-            loss = self._loss(self._through(adv), pairs)
+            view = self._through(adv)
+            if self.views is not None:
+                view = self.views.sample(view, rng)
+            loss = self._loss(view, pairs)
             (grad,) = torch.autograd.grad(loss, adv)
             with torch.no_grad():  # in place: at 12 MP every full-size temporary costs
                 adv.add_(grad.sign_(), alpha=-cfg.step_size(step - 1))
@@ -180,11 +204,25 @@ class ImageProtector:
             losses.append(loss.item())
             if progress is not None:
                 progress(StepInfo(step, total, losses[-1], time.monotonic() - began))
-            if step % cfg.check_every == 0 and losses[-1] < cfg.check_loss:
-                if self.refuses(self._through(self._rounded(x, adv)), self.check_questions(rng)):
+            if confirm_at is None:
+                if step % cfg.check_every != 0 or losses[-1] >= cfg.check_loss:
+                    continue
+                if not self.protected(self._through(self._rounded(x, adv)), self.check_questions(rng)):
+                    continue
+                if cfg.settle <= 0:
                     succeeded = True
-                    log.debug("refused every check question after %d steps", step)
                     break
+                # A margin: a perturbation that only just passes on 16 questions can fail
+                # some of the receipt's held-out ones, more so after a site's re-encoding.
+                confirm_at = min(total, step + max(2, math.ceil(step * cfg.settle)))
+                log.debug("check passed after %d steps; settling until step %d", step, confirm_at)
+            elif step >= confirm_at:
+                if self.protected(self._through(self._rounded(x, adv)), self.check_questions(rng)):
+                    succeeded = True
+                    break
+                confirm_at = None
+        if succeeded:
+            log.debug("refused every check question after %d steps", step)
         return AttackResult(self._rounded(x, adv), step, succeeded, False, losses)
 
     def _rounded(self, x: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:

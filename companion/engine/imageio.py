@@ -92,13 +92,9 @@ def read_file(path: Path) -> bytes:
         raise ProtectError("permission_denied", f"cannot read {path}: permission denied") from None
 
 
-def limit_size(image: Image.Image, max_edge: int | None) -> Image.Image:
-    """Scale down so the long edge is at most `max_edge` (None or 0: keep the size)."""
-    if not max_edge or max(image.size) <= max_edge:
-        return image
-    scale = max_edge / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.LANCZOS)
+def resize_to(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`image` at exactly `size` (Lanczos), or itself when it has that size already."""
+    return image if image.size == tuple(size) else image.resize(tuple(size), Image.LANCZOS)
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:

@@ -19,10 +19,16 @@ from companion.engine import imageio, quality
 from companion.engine.attack import AttackConfig, ImageProtector, StepInfo
 from companion.engine.errors import ProtectError
 from companion.engine.questions import HELD_OUT_QUESTIONS
-from companion.engine.receipt import Receipt, verify
+from companion.engine.receipt import ModelReceipt, Receipt, ask, verify
+from companion.engine.robust import JPEG_BACKENDS, EOTConfig, SiteViews
+from companion.engine.sites import DEFAULT_MAX_EDGE, SiteProfile, get_site
 from companion.models.base import Adapter
 
 log = logging.getLogger(__name__)
+
+#: robust protection goes on for half as many steps again once its check passes: the
+#: site's re-encoding at other qualities and the held-out questions need a margin
+ROBUST_SETTLE = 0.5
 
 
 @dataclass
@@ -30,8 +36,11 @@ class ProtectOptions:
     epsilon: int = 8  # L-infinity bound in /255 units
     steps: int = 200  # the most attack steps
     seed: int = 0
-    max_edge: int | None = 2048  # long edge of the output; None or 0 keeps the photo's size
-    format: str | None = None  # jpeg, png, webp; None keeps the original's
+    site: str = "generic"  # the site profile (sites.py): output size and format, robust views
+    robust: bool = True  # optimise through the site's re-encoding and resizes (robust.py)
+    jpeg_backend: str = "pillow"  # how JPEG enters the loop when robust: "pillow" or "kornia"
+    max_edge: int | None = None  # cap on the output's long edge; None: the profile's; 0: no cap
+    format: str | None = None  # jpeg, png, webp; None: the profile's (generic: the original's)
     min_psnr: float | None = 35.0  # dB; bounds the perturbation's energy as epsilon bounds its peak
     max_pixels: int = imageio.DEFAULT_MAX_PIXELS
     verify: bool = True
@@ -68,19 +77,29 @@ class Engine:
             raise ProtectError("bad_option", f"epsilon must be between 1 and 64 (/255), got {opts.epsilon}")
         if opts.steps < 1:
             raise ProtectError("bad_option", f"steps must be at least 1, got {opts.steps}")
+        if opts.jpeg_backend not in JPEG_BACKENDS:
+            raise ProtectError("bad_option", f"jpeg_backend must be one of {', '.join(JPEG_BACKENDS)}")
+        site = get_site(opts.site)
         start = time.monotonic()
         photo = imageio.read_photo(data, opts.max_pixels)
-        fmt = imageio.output_format(photo, opts.format)
-        base = imageio.limit_size(photo.rgb, opts.max_edge)
-        alpha = imageio.limit_size(photo.alpha, opts.max_edge) if photo.alpha is not None else None
+        fmt = imageio.output_format(photo, opts.format or site.output_format)
+        size = site.fit(*photo.size, _edge_cap(site, opts.max_edge))
+        base = imageio.resize_to(photo.rgb, size)
+        alpha = imageio.resize_to(photo.alpha, size) if photo.alpha is not None else None
         # Rounding to 8 bits, and JPEG's own error, cost some PSNR after the attack: aim above.
         margin = 1.0 if fmt == "jpeg" else 0.3
         min_psnr = None if opts.min_psnr is None else opts.min_psnr + margin
-        config = AttackConfig(eps=opts.epsilon / 255, steps=opts.steps, seed=opts.seed, min_psnr=min_psnr)
+        config = AttackConfig(eps=opts.epsilon / 255, steps=opts.steps, seed=opts.seed, min_psnr=min_psnr,
+                              settle=ROBUST_SETTLE if opts.robust else 0.0)
         # A JPEG's own rounding can wash out a small perturbation: optimise and check through it.
         jpeg_quality = _jpeg_quality(base, opts.epsilon) if fmt == "jpeg" else imageio.JPEG_QUALITY
         codec = partial(imageio.jpeg_round_trip, quality=jpeg_quality) if fmt == "jpeg" else None
-        protector = ImageProtector(self.adapters, config, codec)
+        views = None
+        if opts.robust:
+            if opts.jpeg_backend == "kornia" and site.codec != "jpeg":
+                raise ProtectError("bad_option", f"kornia's codec is JPEG only; {site.name} re-encodes to {site.codec}")
+            views = SiteViews(EOTConfig(site=site, jpeg=opts.jpeg_backend))
+        protector = ImageProtector(self.adapters, config, codec, views)
         x = imageio.to_tensor(base)
         adv, steps, succeeded = None, 0, False
         while steps < opts.steps:
@@ -94,23 +113,56 @@ class Engine:
             # Keeping the file within epsilon can shrink the perturbation: check the file
             # itself, and go on from it while it is not yet refused.
             adv = imageio.to_tensor(decoded)
-            succeeded = result.succeeded and (codec is None or protector.refuses(adv, protector.check_questions()))
+            succeeded = result.succeeded and (codec is None or protector.protected(adv, protector.check_questions()))
             if succeeded or not result.succeeded:
                 break
             log.info("the saved file is not yet refused after %d steps; going on from it", steps)
-        models = verify(encoded, self.adapters, HELD_OUT_QUESTIONS) if opts.verify else []
-        receipt = Receipt(
-            refusal_rate=min((m.refusal_rate for m in models), default=float("nan")),
-            models=models,
-            psnr=quality.psnr(base, decoded),
-            linf=quality.linf(base, decoded),
-        )
+        receipt = make_receipt(encoded, base, decoded, self.adapters, site if opts.verify else None, opts.verify)
         seconds = time.monotonic() - start
         log.info(
-            "protected %dx%d in %d steps, %.1f s: refusal %.2f, PSNR %.1f dB, Linf %d/255",
-            *base.size, steps, seconds, receipt.refusal_rate, receipt.psnr, receipt.linf,
+            "protected %dx%d for %s in %d steps, %.1f s: refusal %.2f (after the site %.2f), PSNR %.1f dB, Linf %d/255",
+            *base.size, site.name, steps, seconds, receipt.refusal_rate, receipt.site_refusal_rate, receipt.psnr,
+            receipt.linf,
         )
         return Protected(encoded, fmt, imageio.FORMATS[fmt], base.size, steps, seconds, succeeded, receipt)
+
+
+def check(data: bytes, adapters: Sequence[Adapter], max_pixels: int = imageio.DEFAULT_MAX_PIXELS) -> list[ModelReceipt]:
+    """The receipt for any photo (one downloaded back from a site, say): each model's answers
+    to the held-out questions and its refusal rate. The photo is read as safely as one to
+    protect (size limits, truncation), since it may come from anywhere."""
+    return ask(imageio.read_photo(data, max_pixels).rgb, adapters, HELD_OUT_QUESTIONS)
+
+
+def make_receipt(
+    data: bytes,
+    original: Image.Image,
+    decoded: Image.Image,
+    adapters: Sequence[Adapter],
+    site: SiteProfile | None,
+    ask: bool = True,
+) -> Receipt:
+    """The receipt for the file in `data`: the models asked about it as written and, with a
+    site, after the site's pipeline (real Pillow resize and re-encoding at its lowest
+    typical quality); distances measured against `original`."""
+    models = verify(data, adapters, HELD_OUT_QUESTIONS) if ask else []
+    site_models = verify(data, adapters, HELD_OUT_QUESTIONS, site.apply) if ask and site is not None else []
+    return Receipt(
+        refusal_rate=min((m.refusal_rate for m in models), default=float("nan")),
+        models=models,
+        psnr=quality.psnr(original, decoded),
+        linf=quality.linf(original, decoded),
+        site=site.name if site is not None else None,
+        site_refusal_rate=min((m.refusal_rate for m in site_models), default=float("nan")),
+        site_models=site_models,
+    )
+
+
+def _edge_cap(site: SiteProfile, max_edge: int | None) -> int | None:
+    """The user's cap on the long edge; by default our 2048 px for profiles that keep any size."""
+    if max_edge is None:
+        return DEFAULT_MAX_EDGE if site.long_edge is None else None
+    return max_edge or None
 
 
 def _jpeg_quality(base: Image.Image, eps: int) -> int:
@@ -174,4 +226,4 @@ def output_name(stem: str, extension: str) -> str:
     return f"{stem}.protected.{extension}"
 
 
-__all__ = ["Engine", "ProtectOptions", "Protected", "ProtectError", "output_name"]
+__all__ = ["check", "Engine", "ProtectOptions", "Protected", "ProtectError", "output_name"]

@@ -94,3 +94,30 @@ HELD_OUT_QUESTIONS: tuple[str, ...] = (
 )
 
 assert not set(SHADOW_QUESTIONS) & set(HELD_OUT_QUESTIONS), "question sets must be disjoint"
+
+
+def load_questions(path) -> list[str]:
+    """Questions from a file: a JSON list of strings, or plain text with one question per
+    line (blank lines and lines starting with # are skipped). Raises ProtectError."""
+    import json
+    from pathlib import Path
+
+    from companion.engine.errors import ProtectError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtectError("questions", f"cannot read questions file {path}: {exc}") from None
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProtectError("questions", f"{path} is not valid JSON ({exc})") from None
+        if not all(isinstance(q, str) for q in items):
+            raise ProtectError("questions", f"{path} must be a JSON list of strings")
+        questions = [q.strip() for q in items if q.strip()]
+    else:
+        questions = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not questions:
+        raise ProtectError("questions", f"{path} holds no questions")
+    return questions

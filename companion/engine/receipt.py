@@ -8,7 +8,8 @@ questions greedily and the judge counts refusals.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -16,6 +17,9 @@ from PIL import Image
 from companion.engine.judge import is_refusal
 from companion.engine.questions import HELD_OUT_QUESTIONS
 from companion.models.base import Adapter
+
+#: a refusal rate at or above this on the held-out questions counts as protected
+MIN_REFUSAL = 0.9
 
 
 @dataclass
@@ -31,13 +35,36 @@ class Receipt:
     models: list[ModelReceipt]
     psnr: float
     linf: int  # /255
+    site: str | None = None  # the site profile whose pipeline was replayed
+    site_refusal_rate: float = float("nan")  # the lowest over the models, after that pipeline
+    site_models: list[ModelReceipt] = field(default_factory=list)
+
+    @property
+    def protection(self) -> float:
+        """The refusal rate that counts: the lower of the file's and the site pipeline's."""
+        rates = [r for r in (self.refusal_rate, self.site_refusal_rate) if not math.isnan(r)]
+        return min(rates, default=float("nan"))
+
+    @property
+    def protected(self) -> bool:
+        """Whether the file counts as protected: refused often enough as written and after the site."""
+        return self.protection >= MIN_REFUSAL
 
 
 def verify(
-    data: bytes, adapters: Sequence[Adapter], questions: Sequence[str] = HELD_OUT_QUESTIONS
+    data: bytes,
+    adapters: Sequence[Adapter],
+    questions: Sequence[str] = HELD_OUT_QUESTIONS,
+    pipeline: Callable[[Image.Image], Image.Image] | None = None,
 ) -> list[ModelReceipt]:
-    """Ask each adapter `questions` about the image encoded in `data`."""
+    """Ask each adapter `questions` about the image encoded in `data`, after `pipeline`
+    (for example a site's resize and re-encoding) when one is given."""
     image = Image.open(io.BytesIO(data)).convert("RGB")
+    return ask(pipeline(image) if pipeline is not None else image, adapters, questions)
+
+
+def ask(image: Image.Image, adapters: Sequence[Adapter], questions: Sequence[str]) -> list[ModelReceipt]:
+    """Each adapter's greedy answers to `questions` about `image`, and its refusal rate."""
     receipts = []
     for adapter in adapters:
         answers = adapter.answer(image, list(questions))

@@ -115,7 +115,7 @@ def test_write_atomic_replaces_and_leaves_no_partial_file(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["out.png"]
 
 
-def test_limit_size_keeps_aspect():
+def test_resize_to_gives_the_exact_size_and_keeps_an_image_already_there():
     image = Image.new("RGB", (4000, 3000))
-    assert imageio.limit_size(image, 2048).size == (2048, 1536)
-    assert imageio.limit_size(image, None).size == (4000, 3000)
+    assert imageio.resize_to(image, (2048, 1536)).size == (2048, 1536)
+    assert imageio.resize_to(image, (4000, 3000)) is image

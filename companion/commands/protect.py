@@ -1,0 +1,101 @@
+"""`imageprotector protect PHOTO...`: protect photos, one result line (or JSON object) each.
+
+Each photo gets its own progress bar (on a terminal) and one result line as soon as it is
+done, so a long batch can be watched and interrupted without losing finished photos.
+A photo that fails gets a one-line error and the batch goes on; the exit status is 0 only
+when every photo was protected and its receipt verified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from companion.commands.common import add_model_options, add_protection_options, load_engine, protection_options
+from companion.engine.errors import ProtectError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("protect", help="protect photos; writes <name>.protected.<ext> beside each")
+    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", type=Path, help="output file (one photo only)")
+    out.add_argument("--out-dir", type=Path, help="folder for the protected photos")
+    add_model_options(p)
+    add_protection_options(p)
+    p.add_argument("--format", choices=["keep", "jpeg", "png", "webp"], default=None,
+                   help="output format (default: the site's; for generic, the original's)")
+    p.add_argument("--no-verify", action="store_true", help="skip the receipt (faster, but unverified)")
+    p.add_argument("--json", action="store_true", help="one JSON object per photo on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output and len(args.photos) > 1:
+        raise ProtectError("usage", "-o/--output takes one photo; use --out-dir for several")
+    engine = load_engine(args)
+    options = protection_options(args, format=args.format, verify=not args.no_verify)
+    failures = 0
+    for photo in args.photos:
+        record = _protect_one(engine, photo, options, args)
+        failures += not (record["ok"] and record.get("verified", True))
+        print(json.dumps(record) if args.json else _line(record), flush=True)
+    return 1 if failures else 0
+
+
+def _output_path(photo: Path, args: argparse.Namespace, extension: str) -> Path:
+    from companion.engine.protect import output_name
+
+    if args.output:
+        return args.output
+    folder = args.out_dir if args.out_dir else photo.parent
+    return folder / output_name(photo.stem, extension)
+
+
+def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict:
+    from tqdm import tqdm
+
+    from companion.engine.imageio import read_file, write_atomic
+
+    record: dict = {"input": str(photo), "output": None, "ok": False, "error": None, "steps": 0, "seconds": 0.0,
+                    "site": options.site, "refusal_rate": None, "site_refusal_rate": None, "psnr": None, "linf": None}
+    try:
+        data = read_file(photo)
+        with tqdm(total=options.steps, desc=photo.name, unit="step", leave=False, disable=None, file=sys.stderr) as bar:
+            def progress(info) -> None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{info.loss:.3f}")
+
+            result = engine.protect(data, options, progress=progress)
+        out = _output_path(photo, args, result.extension)
+        if out.resolve() == photo.resolve():
+            raise ProtectError("would_overwrite", f"refusing to overwrite the original {photo}")
+        write_atomic(out, result.data)
+        receipt = result.receipt
+        record.update(
+            output=str(out), ok=True, steps=result.steps, seconds=round(result.seconds, 2),
+            psnr=round(receipt.psnr, 2), linf=receipt.linf, width=result.size[0], height=result.size[1],
+        )
+        if options.verify:
+            record.update(refusal_rate=receipt.refusal_rate, site_refusal_rate=receipt.site_refusal_rate,
+                          verified=receipt.protected)
+    except ProtectError as exc:
+        record.update(error=exc.message, code=exc.code)
+    except OSError as exc:
+        record.update(error=f"cannot write output: {exc.strerror or exc}", code="write_failed")
+    return record
+
+
+def _line(record: dict) -> str:
+    if not record["ok"]:
+        return f"error  {record['input']}: {record['error']} [{record['code']}]"
+    text = (
+        f"ok     {record['input']} -> {record['output']}  {record['width']}x{record['height']}, {record['steps']} steps, "
+        f"{record['seconds']:.1f} s, PSNR {record['psnr']:.1f} dB, Linf {record['linf']}/255"
+    )
+    if record["refusal_rate"] is None:
+        return text + ", not verified"
+    text += (f", refusal rate {record['refusal_rate']:.2f} on held-out questions, "
+             f"{record['site_refusal_rate']:.2f} after {record['site']}'s re-encoding")
+    return text if record.get("verified") else text + "  WARNING: weak protection"
