@@ -7,7 +7,11 @@ Speed and memory do not depend on the weights, so by default the real architectu
 built from LLaVA-1.5-7B's configuration with random weights (nothing is downloaded) and
 the demo tokenizer stands in for Llama's. Prints seconds per attack step and peak GPU
 memory on photos of about 0.3, 3 and 12 megapixels, and the bare forward+backward of the
-model on the same batch. Exits with a message and status 0 where there is no CUDA GPU.
+model on the same batch; then, for the robust optimisation (issue 3), seconds per step
+and peak memory at the sizes the site profiles write (instagram 1080 px, facebook 2048 px,
+x 4000 px) for plain, plain with our JPEG output in the loop, robust with the Pillow
+codec and robust with kornia's differentiable JPEG. Exits with a message and status 0
+where there is no CUDA GPU.
 `--device cpu --tiny` runs the same code on a shrunken config (a smoke test).
 """
 
@@ -25,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.engine_speed import SIZES, bare_step_seconds  # noqa: E402
 from benchmarks.photos import natural_photo  # noqa: E402
+from benchmarks.robust_speed import codec_seconds, step_seconds  # noqa: E402
 from companion.engine.attack import AttackConfig, ImageProtector  # noqa: E402
 from companion.engine.imageio import to_tensor  # noqa: E402
 
@@ -35,6 +40,8 @@ LLAVA_15_7B = {
     "text": dict(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                  num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096),
 }
+#: the output sizes of the instagram, facebook and x profiles for a 12 MP photo
+ROBUST_SIZES = {"1080x810": (1080, 810), "2048x1536": (2048, 1536), "4000x3000": (4000, 3000)}
 TINY = {
     "vision": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                    image_size=336, patch_size=14, projection_dim=64),
@@ -81,6 +88,7 @@ def main() -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="shrunken config: a smoke test of this script")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-robust", action="store_true", help="leave out the robust optimisation table")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -110,8 +118,30 @@ def main() -> int:
             torch.cuda.synchronize()
         step = (time.perf_counter() - start) / args.repeats
         peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "-"
-        print(f"{label:>8} | {bare:12.3f} | {step:15.3f} | {step / bare:5.2f} | {peak:>15}")
+        print(f"{label:>8} | {bare:12.3f} | {step:15.3f} | {step / bare:5.2f} | {peak:>15}", flush=True)
+    if not args.skip_robust:
+        robust_table(adapter, device, args.repeats)
     return 0
+
+
+def robust_table(adapter, device: torch.device, repeats: int) -> None:
+    """Seconds per step and peak memory of plain vs robust protection, Pillow vs kornia codec."""
+    modes = ["plain", "plain-jpeg", "robust-pillow", "robust-kornia"]
+    print(f"\nRobust optimisation (facebook profile's views), {repeats} steps; peak memory of robust-kornia")
+    print(f"{'size':>10} | " + " | ".join(f"{m:>13}" for m in modes)
+          + f" | {'robust/plain':>12} | {'Pillow codec':>12} | {'kornia f+b':>10} | {'peak memory':>11}")
+    for label, size in ROBUST_SIZES.items():
+        image = to_tensor(natural_photo("astronaut", size)).to(device)
+        times = {}
+        for mode in modes:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            times[mode] = step_seconds(adapter, image, mode, repeats)
+        peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "-"
+        pil, kor = codec_seconds(image, "pillow", 3), codec_seconds(image, "kornia", 3)
+        print(f"{label:>10} | " + " | ".join(f"{times[m]:13.3f}" for m in modes)
+              + f" | {times['robust-pillow'] / times['plain']:12.2f} | {pil:12.3f} | {kor:10.3f} | {peak:>11}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Prints three tables (demo model unless --model says otherwise):
 1. seconds per attack step at 1080x810, 2048x1536 and 4000x3000: plain (the file only,
    PNG), plain with our JPEG output in the loop, robust with the Pillow straight-through
    codec (facebook profile), robust with kornia's differentiable JPEG; and the codec's
-   own cost (one Pillow round trip; one kornia forward+backward);
+   own cost, forward and backward (Pillow round trip with its stand-in gradient; kornia);
 2. where delta lives: the cost of a step's forward+backward with delta at the output's
    size vs. delta at half that size, upsampled (bilinear) before the model;
 3. refusal rate after a real Pillow JPEG 75 (4:2:0) of the saved file, as a function of
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.engine_speed import _sync  # noqa: E402
 from benchmarks.photos import natural_photo  # noqa: E402
 from companion.engine import imageio  # noqa: E402
 from companion.engine.attack import AttackConfig, ImageProtector  # noqa: E402
@@ -55,19 +56,22 @@ def protector(adapter, mode: str, steps: int) -> ImageProtector:
 
 def step_seconds(adapter, image: torch.Tensor, mode: str, repeats: int) -> float:
     protector(adapter, mode, 1).perturb(image)  # warm-up
+    _sync(image.device)
     start = time.perf_counter()
     protector(adapter, mode, repeats).perturb(image)
+    _sync(image.device)
     return (time.perf_counter() - start) / repeats
 
 
 def codec_seconds(image: torch.Tensor, backend: str, repeats: int) -> float:
     views = SiteViews(EOTConfig(site=FACEBOOK, jpeg=backend))
     leaf = image.clone().requires_grad_(True)
+    _sync(image.device)
     start = time.perf_counter()
     for _ in range(repeats):
         out = views.codec(leaf, 75)
-        if backend == "kornia":
-            torch.autograd.grad(out.sum(), leaf)
+        torch.autograd.grad(out.sum(), leaf)
+    _sync(image.device)
     return (time.perf_counter() - start) / repeats
 
 

@@ -100,7 +100,9 @@ class Engine:
                 raise ProtectError("bad_option", f"kornia's codec is JPEG only; {site.name} re-encodes to {site.codec}")
             views = SiteViews(EOTConfig(site=site, jpeg=opts.jpeg_backend))
         protector = ImageProtector(self.adapters, config, codec, views)
-        x = imageio.to_tensor(base)
+        # The photo lives where the (first) model runs: no full-size copy crosses to the GPU each step.
+        device = self.adapters[0].device
+        x = imageio.to_tensor(base, device)
         adv, steps, succeeded = None, 0, False
         while steps < opts.steps:
             result = protector.perturb(x, progress, cancel, start=adv, max_steps=opts.steps - steps)
@@ -112,12 +114,12 @@ class Engine:
             decoded = imageio.decode_rgb(encoded)
             # Keeping the file within epsilon can shrink the perturbation: check the file
             # itself, and go on from it while it is not yet refused.
-            adv = imageio.to_tensor(decoded)
+            adv = imageio.to_tensor(decoded, device)
             succeeded = result.succeeded and (codec is None or protector.protected(adv, protector.check_questions()))
             if succeeded or not result.succeeded:
                 break
             log.info("the saved file is not yet refused after %d steps; going on from it", steps)
-        receipt = make_receipt(encoded, base, decoded, self.adapters, site if opts.verify else None, opts.verify)
+        receipt = make_receipt(encoded, base, decoded, self.adapters, site, ask=opts.verify)
         seconds = time.monotonic() - start
         log.info(
             "protected %dx%d for %s in %d steps, %.1f s: refusal %.2f (after the site %.2f), PSNR %.1f dB, Linf %d/255",

@@ -71,8 +71,8 @@ class SiteViews:
         view = self.codec(view, rng.randint(low, high))
         sigma = rng.uniform(0, cfg.noise)
         if sigma > 0:
-            gen = torch.Generator(device="cpu").manual_seed(rng.getrandbits(31))
-            noise = torch.randn(view.shape, generator=gen).to(view)
+            gen = torch.Generator(device=view.device).manual_seed(rng.getrandbits(31))
+            noise = torch.randn(view.shape, generator=gen, device=view.device, dtype=view.dtype)
             view = (view + sigma * noise).clamp(0, 1)
         return view
 
@@ -90,14 +90,14 @@ class SiteViews:
     def _pillow(self, image: torch.Tensor, quality: int) -> torch.Tensor:
         site = self.config.site
         decoded = round_trip(imageio.to_image(image), site.codec, quality, site.subsampling)
-        return imageio.to_tensor(decoded).to(image.device, image.dtype)
+        return imageio.to_tensor(decoded, image.device).to(image.dtype)
 
     @torch.no_grad()
     def worst(self, image: torch.Tensor) -> torch.Tensor:
         """The site's pipeline at its lowest typical quality, with real Pillow calls:
         what the attack checks and the receipt verifies."""
         view = self.config.site.apply(imageio.to_image(image))
-        return imageio.to_tensor(view).to(image.device, image.dtype)
+        return imageio.to_tensor(view, image.device).to(image.dtype)
 
 
 _RGB_TO_YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])

@@ -57,3 +57,38 @@ def test_format_is_kept_and_attack_stopped_early(results):
     for name, data, r in results:
         assert Image.open(io.BytesIO(r.data)).format == Image.open(io.BytesIO(data)).format
         assert r.succeeded and r.steps < ProtectOptions().steps, (name, r.steps)
+
+
+def test_receipt_replays_the_site_pipeline(results):
+    for name, _, r in results:
+        assert r.receipt.site == "generic"
+        assert 0.9 <= r.receipt.site_refusal_rate <= 1 and r.receipt.protected, name
+        assert len(r.receipt.site_models[0].answers) == len(HELD_OUT_QUESTIONS)
+
+
+def test_robust_protection_survives_a_jpeg_75_upload_where_plain_does_not(engine):
+    """coins: a small photo the model sees in detail, whose plain protection a site's JPEG undoes."""
+    from companion.engine.sites import get_site
+
+    data = encode(natural_photo("coins"))
+    facebook = get_site("facebook")
+
+    def after_upload(result):
+        return verify(result.data, engine.adapters, HELD_OUT_QUESTIONS, lambda im: facebook.apply(im, 75))[0]
+
+    plain = engine.protect(data, ProtectOptions(site="facebook", robust=False, verify=False))
+    robust = engine.protect(data, ProtectOptions(site="facebook", verify=False))
+    assert after_upload(plain).refusal_rate <= 0.5
+    assert after_upload(robust).refusal_rate >= 0.9
+    assert Image.open(io.BytesIO(robust.data)).format == "JPEG"
+
+
+def test_check_reads_untrusted_photos_safely(engine):
+    from companion.engine.errors import ProtectError
+    from companion.engine.protect import check
+
+    with pytest.raises(ProtectError) as info:
+        check(b"\x89PNG\r\n\x1a\n" + b"\0" * 30, engine.adapters)
+    assert info.value.code in ("not_an_image", "corrupt")
+    receipts = check(encode(natural_photo("coffee", (150, 100))), engine.adapters)
+    assert receipts[0].model == "demo" and receipts[0].refusal_rate <= 0.1

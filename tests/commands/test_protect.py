@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from companion import cli
@@ -16,19 +15,6 @@ from tests.conftest import encode, natural_photo
 from tests.engine.test_imageio import bomb_png
 
 FAST = ["--steps", "3", "--no-verify"]
-
-
-@pytest.fixture(autouse=True)
-def _share_loaded_model(monkeypatch, demo_adapter):
-    """Reuse the session's demo model instead of loading it again for every command."""
-    monkeypatch.setattr("companion.models.registry.load_adapter", lambda name, *a, **k: _load(name, demo_adapter))
-
-
-def _load(name, demo_adapter):
-    from companion.models import registry
-
-    registry.locate(name)  # the real name check: unknown names must still fail
-    return demo_adapter
 
 
 def run(capsys, *args: str) -> tuple[int, list[dict]]:
@@ -139,3 +125,36 @@ def test_console_script_runs_end_to_end(tmp_path):
     line = json.loads(proc.stdout)
     assert line["ok"] and Path(line["output"]).is_file(), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_instagram_output_is_a_jpeg_1080_wide(tmp_path, capsys):
+    src = tmp_path / "beach.png"
+    src.write_bytes(encode(natural_photo("coffee", (1600, 1067))))
+    code = cli.main(["protect", str(src), "--site", "instagram", "--steps", "2", "--no-verify", "--json"])
+    line = json.loads(capsys.readouterr().out)
+    assert code == 0 and line["site"] == "instagram"
+    out = Image.open(line["output"])
+    assert line["output"].endswith("beach.protected.jpg")
+    assert out.format == "JPEG" and out.size == (1080, 720)
+
+
+def test_generic_keeps_the_format_and_max_size_zero_keeps_the_size(tmp_path, capsys):
+    src = tmp_path / "big.png"
+    src.write_bytes(encode(natural_photo("moon", (2100, 300))))
+    code = cli.main(["protect", str(src), "--max-size", "0", "--steps", "1", "--no-verify", "--no-robust", "--json"])
+    line = json.loads(capsys.readouterr().out)
+    assert code == 0
+    out = Image.open(line["output"])
+    assert out.format == "PNG" and out.size == (2100, 300)
+    code = cli.main(["protect", str(src), "-o", str(tmp_path / "s.png"), "--steps", "1", "--no-verify", "--json"])
+    assert Image.open(tmp_path / "s.png").size == (2048, 293)  # generic's default cap
+
+
+def test_unknown_site_is_a_usage_error(tmp_path, capsys):
+    src = tmp_path / "a.png"
+    src.write_bytes(encode(natural_photo("coffee", (90, 60))))
+    try:
+        cli.main(["protect", str(src), "--site", "myspace"])
+    except SystemExit as exc:  # argparse: not one of the choices
+        assert exc.code == 2
+    assert "myspace" in capsys.readouterr().err
