@@ -32,15 +32,16 @@ def plot_report(report: Report, path: Path) -> None:
         xs = range(len(names))
         clean = [mine[n].clean_refusal for n in names]
         protected = [mine[n].protected_refusal for n in names]
-        ax.bar([x - width / 2 for x in xs], clean, width, label="clean", color="#9e9e9e")
-        bars = ax.bar([x + width / 2 for x in xs], protected, width, label="protected", color="#1f6fb4")
-        ax.bar_label(bars, labels=[f"{v:.2f}" for v in protected], fontsize=7, padding=2)
+        for offset, values, label, colour in ((-width / 2, clean, "clean", "#9e9e9e"),
+                                              (width / 2, protected, "protected", "#1f6fb4")):
+            bars = ax.bar([x + offset for x in xs], values, width, label=label, color=colour)
+            ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=7, padding=2)
         ax.set_xticks(list(xs), names, rotation=30, ha="right")
         ax.set_ylim(0, 1.1)
         ax.set_ylabel("refusal rate")
         ax.set_title(f"{model}", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(loc="lower left", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     s = report.settings
     fig.suptitle(
         f"Refusal rate per distortion, {len(report.evaluated)} photos "
