@@ -13,10 +13,11 @@ sign steps push every pixel to +-eps, which alone would cost about 30 dB and sho
 
 delta lives at the photo's own resolution (the output's, which for a site profile is
 already the size the site keeps): each adapter's differentiable preprocessing carries the
-gradient from its model input back to every pixel. A lower-resolution delta, upsampled,
-would make the full-size elementwise work of a step cheaper but cannot hold the L-infinity
-bound pixel by pixel after the 8-bit rounding as simply; benchmarks/robust_speed.py
-measures what each part of a step costs.
+gradient from its model input back to every pixel. A lower-resolution delta, upsampled
+before the model, was measured (benchmarks/robust_speed.py, table 2): it is not cheaper
+(1.1-1.3 times the full-size step on 2 CPU cores, since the model's own resize runs at
+full size either way and the upsampling adds to it), and it would make the L-infinity
+bound after 8-bit rounding harder to hold, so delta stays at full size.
 
 With `views` (robust.py), each step's gradient goes through a random view of the image
 as a site would serve it (expectation over transformations), and success needs both the
