@@ -4,6 +4,8 @@
     imageprotector check PHOTO... [--json]
     imageprotector evaluate PHOTO... | --dataset KIND ... [--json] [--plot PNG]
     imageprotector models [--json]
+    imageprotector serve [--port 8765] [--model NAME ...] [--device ...]
+    imageprotector token [--rotate]
 
 Each subcommand lives in companion/commands/; this module parses, sets up logging and
 turns errors into one line and an exit status (2 for usage and model errors, 130 when
@@ -17,13 +19,13 @@ import logging
 import sys
 
 from companion import __version__
-from companion.commands import check, evaluate, models, protect
+from companion.commands import check, evaluate, models, protect, serve, token
 from companion.engine.errors import ProtectError
 from companion.engine.quality import MissingDependency
 
 log = logging.getLogger("imageprotector")
 
-COMMANDS = {"protect": protect, "check": check, "evaluate": evaluate, "models": models}
+COMMANDS = {"protect": protect, "check": check, "evaluate": evaluate, "models": models, "serve": serve, "token": token}
 
 
 def _parser() -> argparse.ArgumentParser:

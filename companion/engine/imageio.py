@@ -80,6 +80,28 @@ def read_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     return Photo(image.convert("RGB"), alpha, source_format, icc)
 
 
+def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, tuple[int, int]]:
+    """(Pillow format, size) from the header alone, without decoding the pixels; raises the
+    same ProtectErrors as read_photo for empty, non-image and too-large input. Cheap enough
+    to run on a request thread before a job is queued."""
+    if not data:
+        raise ProtectError("empty", "the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                fmt, size = image.format or "", image.size
+    except UnidentifiedImageError:
+        raise ProtectError("not_an_image", "not an image Pillow can read (JPEG, PNG, WebP, ...)") from None
+    except Image.DecompressionBombError:
+        raise ProtectError("too_large", "the image declares too many pixels") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ProtectError("corrupt", f"the image header is damaged ({exc})") from None
+    if size[0] * size[1] > max_pixels:
+        raise ProtectError("too_large", f"the image declares {size[0]}x{size[1]} pixels, more than the limit of {max_pixels:,}")
+    return fmt, size
+
+
 def read_file(path: Path) -> bytes:
     """The bytes of `path`, with not-found, folder and permission errors as ProtectErrors."""
     try:

@@ -1,0 +1,24 @@
+"""`imageprotector serve`: the companion server on 127.0.0.1 (and ::1), for the extension and the watcher."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("serve", help="run the local companion server (model loaded once, jobs queued)")
+    p.add_argument("--port", type=int, default=None, help="default: $IMAGEPROTECTOR_PORT, the config file, or 8765")
+    p.add_argument("--model", action="append", help="models to load (default: the config file's, or demo)")
+    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--queue-size", type=int, default=None, help="jobs that may wait (default 8)")
+    p.add_argument("--lazy", action="store_true", help="load the models on the first job instead of at start")
+
+
+def run(args: argparse.Namespace) -> int:
+    from companion.server.config import load_config
+    from companion.server.serve import serve
+
+    config = load_config(port=args.port, models=args.model, device=args.device, queue_size=args.queue_size,
+                         preload=False if args.lazy else None)
+    serve(config)
+    return 0

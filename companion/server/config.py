@@ -1,0 +1,89 @@
+"""Server settings: defaults, then the config file, then environment variables, then flags.
+
+The config file is `config.json` in the platform's user config folder (platformdirs:
+`~/.config/imageprotector` on Linux, `~/Library/Application Support/imageprotector` on
+macOS, `%APPDATA%\\imageprotector` on Windows), or in `$IMAGEPROTECTOR_CONFIG_DIR` when
+set. Every component finds the port the same way (DESIGN.md): a flag beats
+`IMAGEPROTECTOR_PORT`, which beats the file, which beats 8765.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from companion.engine.errors import ProtectError
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "imageprotector"
+DEFAULT_PORT = 8765
+
+
+def config_dir() -> Path:
+    """The folder holding config.json (and the token file where no keyring works)."""
+    override = os.environ.get("IMAGEPROTECTOR_CONFIG_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME, appauthor=False))
+
+
+@dataclass
+class ServerConfig:
+    port: int = DEFAULT_PORT
+    models: list[str] = field(default_factory=lambda: ["demo"])
+    device: str = "auto"
+    preload: bool = True  # load the models at start (False: on the first job; health says which)
+    queue_size: int = 8  # jobs waiting (the running one not counted); more get 503 with Retry-After
+    result_ttl: float = 600.0  # seconds a finished job and its file are kept
+    result_bytes: int = 512 * 2**20  # most bytes of finished files kept at once (oldest dropped first)
+    max_upload: int = 64 * 2**20  # largest request body
+    max_pixels: int = 100_000_000  # largest declared pixel count, checked before decoding
+    max_steps: int = 500  # the most attack steps a client may ask for
+    # the extension's own origins, e.g. "chrome-extension://<id>", "moz-extension://<uuid>"
+    allowed_origins: list[str] = field(default_factory=list)
+
+    @property
+    def hosts(self) -> set[str]:
+        """Host header values the server answers to (its own loopback names, DNS rebinding guard)."""
+        return {f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"[::1]:{self.port}"}
+
+
+_ENV = {
+    "port": ("IMAGEPROTECTOR_PORT", int),
+    "device": ("IMAGEPROTECTOR_DEVICE", str),
+    "models": ("IMAGEPROTECTOR_MODELS", lambda v: [m for m in v.split(",") if m]),
+    "queue_size": ("IMAGEPROTECTOR_QUEUE_SIZE", int),
+}
+
+
+def load_config(path: Path | None = None, **flags) -> ServerConfig:
+    """Defaults < config file < environment < `flags` (None values in flags are ignored)."""
+    config = ServerConfig()
+    path = path or config_dir() / "config.json"
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ProtectError("config", f"cannot read {path}: {exc}") from None
+        known = {f.name for f in fields(ServerConfig)}
+        unknown = set(data) - known
+        if unknown:
+            raise ProtectError("config", f"{path}: unknown settings {', '.join(sorted(unknown))}")
+        config = replace(config, **data)
+        log.info("settings from %s", path)
+    for name, (var, parse) in _ENV.items():
+        if os.environ.get(var):
+            try:
+                config = replace(config, **{name: parse(os.environ[var])})
+            except ValueError:
+                raise ProtectError("config", f"{var}={os.environ[var]!r} is not valid") from None
+    config = replace(config, **{k: v for k, v in flags.items() if v is not None})
+    if not 1 <= config.port <= 65535:
+        raise ProtectError("config", f"port must be 1-65535, got {config.port}")
+    return config

@@ -1,0 +1,128 @@
+"""The application's safety and its JSON errors, through Flask's test client (no job is run
+unless a test says so)."""
+
+from __future__ import annotations
+
+import io
+import time
+import tracemalloc
+
+from tests.conftest import encode, natural_photo
+from tests.engine.test_imageio import bomb_png
+from tests.server.conftest import BASE, EXTENSION, auth
+
+
+def photo(data: bytes, name: str = "photo.png", **fields) -> dict:
+    return {"image": (io.BytesIO(data), name), **fields}
+
+
+def test_health_needs_no_token_and_tells_no_secret(client):
+    response = client.get("/v1/health", base_url=BASE)
+    body = response.get_json()
+    assert response.status_code == 200 and body["status"] == "ok"
+    assert {"version", "device", "models", "models_loaded", "queue_length"} <= set(body)
+    assert "token" not in response.get_data(as_text=True).lower()
+
+
+def test_every_other_route_needs_the_token(client):
+    routes = [("post", "/v1/jobs"), ("get", "/v1/jobs/abc"), ("get", "/v1/jobs/abc/result"),
+              ("delete", "/v1/jobs/abc"), ("post", "/v1/protect")]
+    for method, path in routes:
+        for headers in ({}, auth("wrong-token"), {"Authorization": "Basic dGVzdDp0ZXN0"}, auth("")):
+            response = getattr(client, method)(path, base_url=BASE, headers=headers)
+            assert response.status_code == 401, (method, path, headers)
+            assert response.get_json()["error"]["code"] == "unauthorized"
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert client.get("/v1/jobs/abc", base_url=BASE, headers=auth()).status_code == 404  # the right token gets in
+
+
+def test_foreign_host_header_is_refused(client):
+    for host in ("evil.example:8765", "127.0.0.1:9999", "attacker.test", "localhost.evil.example:8765"):
+        response = client.get("/v1/health", base_url=f"http://{host}", headers=auth())
+        assert response.status_code == 421, host
+        assert response.get_json()["error"]["code"] == "bad_host"
+    for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765"):
+        assert client.get("/v1/health", base_url=f"http://{host}").status_code == 200, host
+
+
+def test_cors_only_for_the_extension(client):
+    page = client.get("/v1/health", base_url=BASE, headers={"Origin": "https://social.example"})
+    assert "Access-Control-Allow-Origin" not in page.headers
+    preflight = client.options("/v1/jobs", base_url=BASE, headers={
+        "Origin": "https://social.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization"})
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    ours = client.options("/v1/jobs", base_url=BASE, headers={
+        "Origin": EXTENSION, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization"})
+    assert ours.headers["Access-Control-Allow-Origin"] == EXTENSION
+    assert "authorization" in ours.headers["Access-Control-Allow-Headers"].lower()
+    assert "*" not in ours.headers["Access-Control-Allow-Origin"]
+
+
+def test_no_state_changing_get(client):
+    for path in ("/v1/jobs", "/v1/protect"):
+        response = client.get(path, base_url=BASE, headers=auth())
+        assert response.status_code == 405 and response.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_bomb_and_non_image_are_refused_before_decoding(client):
+    tracemalloc.start()
+    started = time.monotonic()
+    bomb = client.post("/v1/jobs", base_url=BASE, headers=auth(), data=photo(bomb_png(), "bomb.png"))
+    text = client.post("/v1/jobs", base_url=BASE, headers=auth(), data=photo(b"just some text\n" * 50, "a.jpg"))
+    empty = client.post("/v1/jobs", base_url=BASE, headers=auth(), data=photo(b"", "e.jpg"))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert bomb.status_code == 413 and bomb.get_json()["error"]["code"] == "too_large"
+    assert text.status_code == 400 and text.get_json()["error"]["code"] == "not_an_image"
+    assert empty.status_code == 400 and empty.get_json()["error"]["code"] == "empty"
+    assert peak < 20 * 2**20, peak  # a 100 000 x 100 000 image was never allocated
+    assert time.monotonic() - started < 10
+    assert client.get("/v1/health", base_url=BASE).get_json()["queue_length"] == 0  # nothing was queued
+
+
+def test_upload_size_cap(make_app):
+    client = make_app(max_upload=10_000).test_client()
+    big = encode(natural_photo("chelsea"), "PNG")
+    response = client.post("/v1/jobs", base_url=BASE, headers=auth(), data=photo(big))
+    assert response.status_code == 413 and response.get_json()["error"]["code"] == "too_large"
+
+
+def test_bad_options_are_400_with_a_code(client):
+    data = encode(natural_photo("coffee", (64, 48)))
+    for fields, code in [({"epsilon": "0"}, "bad_option"), ({"steps": "100000"}, "bad_option"),
+                         ({"epsilon": "lots"}, "bad_option"), ({"site": "myspace"}, "unknown_site"),
+                         ({"model": "llava-hf/other"}, "unknown_model"), ({"format": "gif"}, "bad_format")]:
+        response = client.post("/v1/jobs", base_url=BASE, headers=auth(), data=photo(data, **fields))
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == code, fields
+    missing = client.post("/v1/jobs", base_url=BASE, headers=auth(), data={"steps": "3"})
+    assert missing.status_code == 400 and missing.get_json()["error"]["code"] == "no_image"
+
+
+def test_truncated_photo_fails_its_job_with_a_code_and_the_server_goes_on(client):
+    truncated = encode(natural_photo("chelsea"), "JPEG", quality=90)[:3000]
+    job = client.post("/v1/jobs", base_url=BASE, headers=auth(), data=photo(truncated, "cut.jpg")).get_json()
+    for _ in range(200):
+        state = client.get(f"/v1/jobs/{job['id']}", base_url=BASE, headers=auth()).get_json()
+        if state["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.05)
+    assert state["state"] == "failed" and state["error"]["code"] == "corrupt"
+    result = client.get(f"/v1/jobs/{job['id']}/result", base_url=BASE, headers=auth())
+    assert result.status_code == 400 and result.get_json()["error"]["code"] == "corrupt"
+    assert "Traceback" not in result.get_data(as_text=True)
+    assert client.get("/v1/health", base_url=BASE).status_code == 200
+
+
+def test_sync_protect_returns_the_file_with_its_receipt(client):
+    data = encode(natural_photo("astronaut", (160, 160)))
+    response = client.post("/v1/protect", base_url=BASE, headers=auth(),
+                           data=photo(data, "me.png", site="instagram", steps="30"))
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    assert 'filename="me.protected.jpg"' in response.headers["Content-Disposition"]
+    assert response.get_data()[:2] == b"\xff\xd8"
+    import json
+
+    receipt = json.loads(response.headers["X-ImageProtector-Receipt"])
+    assert receipt["site"] == "instagram" and receipt["protected"] and receipt["linf"] <= 8
