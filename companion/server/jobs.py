@@ -113,7 +113,8 @@ class JobQueue:
         self._stop.set()
         for job in self.jobs():
             job.cancel.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def submit(self, data: bytes, options: ProtectOptions, name: str, models: list[str]) -> Job:
         job = Job(uuid.uuid4().hex, name, options, models, data, max_steps=options.steps)

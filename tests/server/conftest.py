@@ -23,8 +23,21 @@ EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 @pytest.fixture(autouse=True)
 def _private_config(tmp_path, monkeypatch):
     """Never touch the user's config folder or keyring."""
-    monkeypatch.setenv("IMAGEPROTECTOR_CONFIG_DIR", str(tmp_path / "config"))
+    yield from private_config(tmp_path / "config", monkeypatch)
+
+
+def private_config(folder: Path, monkeypatch):
+    """Point the config folder at `folder` and the keyring at no backend, in this process
+    and in the servers it starts (a generator for fixtures: restores the keyring after)."""
+    import keyring
+    from keyring.backends import fail
+
+    monkeypatch.setenv("IMAGEPROTECTOR_CONFIG_DIR", str(folder))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(previous)
 
 
 @pytest.fixture

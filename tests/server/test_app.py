@@ -126,3 +126,24 @@ def test_sync_protect_returns_the_file_with_its_receipt(client):
 
     receipt = json.loads(response.headers["X-ImageProtector-Receipt"])
     assert receipt["site"] == "instagram" and receipt["protected"] and receipt["linf"] <= 8
+
+
+def test_delete_cancels_a_running_job_and_the_next_one_runs(client):
+    long = client.post("/v1/jobs", base_url=BASE, headers=auth(),
+                       data=photo(encode(natural_photo("coins")), "coins.png", site="facebook")).get_json()
+    short = client.post("/v1/jobs", base_url=BASE, headers=auth(),
+                        data=photo(encode(natural_photo("coffee", (64, 48))), steps="2")).get_json()
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/jobs/{long['id']}", base_url=BASE, headers=auth()).get_json()["step"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    cancel = client.delete(f"/v1/jobs/{long['id']}", base_url=BASE, headers=auth())
+    assert cancel.status_code == 202
+    at_cancel = cancel.get_json()["step"]
+    while client.get(f"/v1/jobs/{short['id']}", base_url=BASE, headers=auth()).get_json()["state"] != "done":
+        assert time.monotonic() < deadline + 60
+        time.sleep(0.05)
+    state = client.get(f"/v1/jobs/{long['id']}", base_url=BASE, headers=auth()).get_json()
+    assert state["state"] == "cancelled" and state["step"] <= at_cancel + 2
+    result = client.get(f"/v1/jobs/{long['id']}/result", base_url=BASE, headers=auth())
+    assert result.status_code == 409 and result.get_json()["error"]["code"] == "not_ready"

@@ -1,0 +1,118 @@
+"""Real servers on 127.0.0.1, started and stopped by the tests: load, equality with the
+command line, and a restart after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from tests.conftest import encode, natural_photo
+from tests.server.conftest import RealServer, multipart
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = RealServer(tmp_path_factory.mktemp("server"), None, "--queue-size", "8")
+    yield s
+    s.stop()
+
+
+def submit(server: RealServer, image: bytes, **fields):
+    body, kind = multipart(image, **fields)
+    return server.request("POST", "/v1/jobs", body, {"Authorization": f"Bearer {server.token}", "Content-Type": kind})
+
+
+def wait_done(server: RealServer, job_id: str, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, state = server.get(f"/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {server.token}"})
+        assert status == 200, state
+        if state["state"] not in ("queued", "running"):
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} not finished in {timeout} s")
+
+
+def test_40_concurrent_jobs_against_a_queue_of_8(server):
+    image = encode(natural_photo("coffee", (64, 48)))
+    answers: list = [None] * 40
+    health: list[int] = []
+    stop = threading.Event()
+
+    def client(i: int) -> None:
+        answers[i] = submit(server, image, steps="2", seed=str(i))
+
+    def poll_health() -> None:
+        while not stop.is_set():
+            health.append(server.get("/v1/health", timeout=5)[0])
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=poll_health)
+    watcher.start()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    accepted = [body["id"] for status, body, _ in answers if status == 202]
+    refused = [(body, headers) for status, body, headers in answers if status == 503]
+    assert len(accepted) + len(refused) == 40, [a[0] for a in answers]
+    assert 1 <= len(accepted) <= 40 and len(set(accepted)) == len(accepted)
+    assert refused, "a queue of 8 cannot take 40 jobs at once"
+    for body, headers in refused:
+        assert body["error"]["code"] == "queue_full" and int(headers["Retry-After"]) >= 1
+    states = [wait_done(server, job_id) for job_id in accepted]
+    stop.set()
+    watcher.join()
+    assert all(s["state"] == "done" and s["receipt"]["width"] == 64 for s in states)
+    assert health and set(health) == {200}
+    runs = Counter(line.split()[-5] for line in server.log.read_text().splitlines() if " done in " in line)
+    assert all(runs[job_id] == 1 for job_id in accepted), runs  # each ran exactly once
+
+
+def test_result_is_byte_identical_to_the_command_line(server, tmp_path):
+    photo = tmp_path / "cat.png"
+    photo.write_bytes(encode(natural_photo("chelsea", (200, 133))))
+    out = tmp_path / "cat.protected.jpg"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-m", "companion.cli", "protect", str(photo), "-o", str(out), "--site",
+                           "facebook", "--steps", "40", "--seed", "7", "--device", "cpu"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert out.is_file(), proc.stderr
+    body, kind = multipart(photo.read_bytes(), "cat.png", site="facebook", steps="40", seed="7")
+    status, data, headers = server.request("POST", "/v1/protect", body,
+                                           {"Authorization": f"Bearer {server.token}", "Content-Type": kind})
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert data == out.read_bytes()
+
+
+def test_sigkill_during_a_job_then_a_clean_restart(tmp_path):
+    folder = tmp_path / "config"
+    first = RealServer(folder)
+    token = first.token
+    status, job, _ = submit(first, encode(natural_photo("coins")), site="facebook", steps="200")
+    assert status == 202
+    deadline = time.monotonic() + 60
+    while first.get(f"/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {token}"})[1]["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(first.proc.pid, signal.SIGKILL)
+    first.proc.wait(10)
+    second = RealServer(folder, first.port)
+    try:
+        assert second.token == token  # the same token, from the same store
+        status, health = second.get("/v1/health")
+        assert status == 200 and health["status"] == "ok" and health["queue_length"] == 0 and not health["running"]
+        status, body = second.get(f"/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {token}"})
+        assert status == 404 and body["error"]["code"] == "not_found"  # nothing half-done survives
+        status, done, _ = submit(second, encode(natural_photo("coffee", (64, 48))), steps="2")
+        assert status == 202 and wait_done(second, done["id"])["state"] == "done"
+    finally:
+        second.stop()
