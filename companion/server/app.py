@@ -56,11 +56,16 @@ def error(code: str, message: str, status: int | None = None, headers: dict | No
 
 def create_app(
     config: ServerConfig,
-    token: str,
+    token: str | None = None,
     load: Callable[[], Sequence[Adapter]] | None = None,
     device: str = "cpu",
 ) -> Flask:
-    """The application over a JobQueue whose worker loads the models with `load`."""
+    """The application over a JobQueue whose worker loads the models with `load` (by default
+    the config's models from the registry). `token` defaults to the stored one (auth.py)."""
+    if token is None:
+        from companion.server.auth import get_token
+
+        token = get_token()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload
     if load is None:

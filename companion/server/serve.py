@@ -39,15 +39,18 @@ def serve(config: ServerConfig, threads: int = 8) -> None:
     """Serve until SIGINT or SIGTERM; the model is loaded by the worker (at start by default)."""
     from waitress import create_server
 
-    from companion.models.registry import resolve_device
+    from companion.models.registry import locate, resolve_device
 
+    for name in config.models:  # a model that is not there is a start-up error, not a failed job later
+        locate(name)
     token = get_token()
     device = str(resolve_device(config.device))
     app = create_app(config, token, device=device)
     listen = _listen(config.port)
     try:
-        server = create_server(app, listen=listen, threads=threads, max_request_body_size=config.max_upload,
-                               ident="imageprotector")
+        # waitress's own cap sits above Flask's, so an oversized upload gets our JSON 413
+        server = create_server(app, listen=listen, threads=threads, ident="imageprotector",
+                               max_request_body_size=config.max_upload + 2**20)
     except OSError as exc:
         from companion.engine.errors import ProtectError
 

@@ -147,3 +147,13 @@ def test_delete_cancels_a_running_job_and_the_next_one_runs(client):
     assert state["state"] == "cancelled" and state["step"] <= at_cancel + 2
     result = client.get(f"/v1/jobs/{long['id']}/result", base_url=BASE, headers=auth())
     assert result.status_code == 409 and result.get_json()["error"]["code"] == "not_ready"
+
+
+def test_lazy_loading_is_reported_by_health(make_app):
+    client = make_app(preload=False).test_client()
+    before = client.get("/v1/health", base_url=BASE).get_json()
+    assert before["load"] == "on first use" and before["models_loaded"] is False
+    response = client.post("/v1/protect", base_url=BASE, headers=auth(),
+                           data=photo(encode(natural_photo("coffee", (64, 48))), steps="2"))
+    assert response.status_code == 200
+    assert client.get("/v1/health", base_url=BASE).get_json()["models_loaded"] is True

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from tests.conftest import encode, natural_photo
-from tests.server.conftest import RealServer, multipart
+from tests.server.conftest import RealServer, free_port, multipart
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,22 @@ def test_40_concurrent_jobs_against_a_queue_of_8(server):
     assert health and set(health) == {200}
     runs = Counter(line.split()[-5] for line in server.log.read_text().splitlines() if " done in " in line)
     assert all(runs[job_id] == 1 for job_id in accepted), runs  # each ran exactly once
+
+
+def test_an_oversized_upload_gets_a_json_413_and_the_server_goes_on(server):
+    body, kind = multipart(b"\xff\xd8" + bytes(64 * 2**20 + 2**19), "huge.jpg")
+    status, answer, _ = server.request("POST", "/v1/jobs", body,
+                                       {"Authorization": f"Bearer {server.token}", "Content-Type": kind})
+    assert status == 413 and answer["error"]["code"] == "too_large"
+    assert server.get("/v1/health")[0] == 200
+
+
+def test_an_unknown_model_stops_the_start_with_one_line(tmp_path):
+    env = {**os.environ, "IMAGEPROTECTOR_CONFIG_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "companion.cli", "serve", "--port", str(free_port()), "--model",
+                           "no-such-model"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "no-such-model" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_result_is_byte_identical_to_the_command_line(server, tmp_path):
