@@ -157,3 +157,17 @@ def test_lazy_loading_is_reported_by_health(make_app):
                            data=photo(encode(natural_photo("coffee", (64, 48))), steps="2"))
     assert response.status_code == 200
     assert client.get("/v1/health", base_url=BASE).get_json()["models_loaded"] is True
+
+
+def test_by_default_no_origin_at_all_gets_cors(demo_adapter):
+    from companion.server.app import create_app
+    from companion.server.config import ServerConfig
+
+    app = create_app(ServerConfig(preload=False), "t", load=lambda: [demo_adapter])
+    try:
+        for origin in ("https://social.example", EXTENSION, "null"):
+            r = app.test_client().options("/v1/jobs", base_url=BASE, headers={
+                "Origin": origin, "Access-Control-Request-Method": "POST"})
+            assert "Access-Control-Allow-Origin" not in r.headers, origin
+    finally:
+        app.extensions["imageprotector.jobs"].stop()
