@@ -137,7 +137,9 @@ class JobQueue:
         job = self.get(job_id)
         if job is not None and job.state not in FINISHED:
             job.cancel.set()
-            if job.state == QUEUED:  # the worker will skip it; say so now
+            with self._lock:  # the worker moves a job to RUNNING under the same lock
+                queued = job.state == QUEUED
+            if queued:  # the worker will skip it; say so now
                 self._finish(job, CANCELLED)
         return job
 
@@ -188,13 +190,16 @@ class JobQueue:
                 job = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if job.cancel.is_set():
-                self._finish(job, CANCELLED)
-                continue
             self._run(job)
 
     def _run(self, job: Job) -> None:
-        job.state = RUNNING
+        with self._lock:  # cancel() decides queued-or-running under the same lock
+            runnable = job.state == QUEUED and not job.cancel.is_set()
+            if runnable:
+                job.state, data = RUNNING, job.data
+        if not runnable:
+            self._finish(job, CANCELLED)  # a no-op when cancel() has finished it already
+            return
         started = time.monotonic()
 
         def progress(info: StepInfo) -> None:
@@ -203,7 +208,7 @@ class JobQueue:
         try:
             adapters = self._ensure_loaded()
             chosen = [a for a in adapters if a.name in job.models] if job.models else adapters
-            job.result = Engine(chosen).protect(job.data, job.options, progress, job.cancel.is_set)
+            job.result = Engine(chosen).protect(data, job.options, progress, job.cancel.is_set)
             state = DONE
         except ProtectError as exc:
             state = CANCELLED if exc.code == "cancelled" else FAILED
