@@ -105,8 +105,10 @@ def create_app(
     def health():
         adapters = jobs.adapters
         running = jobs.running
+        failure = jobs.load_error
         return jsonify({
-            "status": "ok" if jobs.load_error is None else "error",
+            **({"error": {"code": failure.code, "message": failure.message}} if failure else {}),
+            "status": "ok" if failure is None else "error",
             "version": __version__,
             "device": str(adapters[0].device) if adapters else device,
             "models": config.models,

@@ -206,7 +206,10 @@ class JobQueue:
             job.step, job.max_steps, job.eta = info.step, info.max_steps, info.eta
 
         try:
-            adapters = self._ensure_loaded()
+            try:
+                adapters = self._ensure_loaded()
+            except ProtectError as exc:
+                raise ProtectError("model_unavailable", f"the model could not be loaded: {exc.message}") from None
             chosen = [a for a in adapters if a.name in job.models] if job.models else adapters
             job.result = Engine(chosen).protect(data, job.options, progress, job.cancel.is_set)
             state = DONE

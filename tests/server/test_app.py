@@ -171,3 +171,25 @@ def test_by_default_no_origin_at_all_gets_cors(demo_adapter):
             assert "Access-Control-Allow-Origin" not in r.headers, origin
     finally:
         app.extensions["imageprotector.jobs"].stop()
+
+
+def test_a_model_that_fails_to_load_shows_in_health_and_fails_jobs_with_503():
+    from companion.engine.errors import ProtectError
+    from companion.server.app import create_app
+    from companion.server.config import ServerConfig
+
+    def broken():
+        raise ProtectError("model_missing", "model files are gone")
+
+    app = create_app(ServerConfig(), "t", load=broken)
+    try:
+        client = app.test_client()
+        headers = {"Authorization": "Bearer t"}
+        job = client.post("/v1/protect", base_url=BASE, headers=headers,
+                          data=photo(encode(natural_photo("coffee", (64, 48))), steps="2"))
+        assert job.status_code == 503 and job.get_json()["error"]["code"] == "model_unavailable"
+        assert "model files are gone" in job.get_json()["error"]["message"]
+        health = client.get("/v1/health", base_url=BASE).get_json()
+        assert health["status"] == "error" and health["error"]["code"] == "model_missing"
+    finally:
+        app.extensions["imageprotector.jobs"].stop()
