@@ -35,7 +35,7 @@ from companion.engine.sites import get_site
 from companion.models.base import Adapter
 from companion.server.auth import token_matches
 from companion.server.config import ServerConfig
-from companion.server.jobs import DONE, FAILED, JobQueue, QueueFull
+from companion.server.jobs import CANCELLED, DONE, FAILED, JobQueue, QueueFull
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,14 @@ def create_app(
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.code or 0, "bad_request")
         return error(code, exc.description or exc.name, exc.code)
 
+    @app.errorhandler(ProtectError)
+    def protect_error(exc: ProtectError):
+        return error(exc.code, exc.message)
+
+    @app.errorhandler(QueueFull)
+    def queue_full(exc: QueueFull):
+        return error("queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)})
+
     @app.errorhandler(Exception)
     def internal(exc: Exception):
         log.exception("request failed")
@@ -130,12 +138,7 @@ def create_app(
 
     @app.post("/v1/jobs")
     def create_job():
-        try:
-            job = submit()
-        except ProtectError as exc:
-            return error(exc.code, exc.message)
-        except QueueFull as exc:
-            return error("queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)})
+        job = submit()
         response = jsonify(job.to_dict())
         response.status_code = 202
         response.headers["Location"] = f"/v1/jobs/{job.id}"
@@ -149,23 +152,20 @@ def create_app(
 
     @app.get("/v1/jobs/<job_id>")
     def job_state(job_id: str):
-        try:
-            return jsonify(find(job_id).to_dict())
-        except ProtectError as exc:
-            return error(exc.code, exc.message)
+        return jsonify(find(job_id).to_dict())
 
     @app.delete("/v1/jobs/<job_id>")
     def cancel_job(job_id: str):
-        try:
-            find(job_id)
-        except ProtectError as exc:
-            return error(exc.code, exc.message)
-        job = jobs.cancel(job_id)
-        response = jsonify(job.to_dict())
+        response = jsonify(jobs.cancel(find(job_id).id).to_dict())
         response.status_code = 202
         return response
 
     def file_response(job) -> Response:
+        """The finished job's file, or the error that says why there is none."""
+        if job.state == FAILED:
+            return error(job.error.code, job.error.message)
+        if job.state != DONE:
+            return error("not_ready", f"the job is {job.state}", 409)
         result = job.result
         name = output_name(PurePath(job.name).stem, result.extension)
         response = Response(result.data, mimetype=MIME[result.format])
@@ -175,30 +175,15 @@ def create_app(
 
     @app.get("/v1/jobs/<job_id>/result")
     def job_result(job_id: str):
-        try:
-            job = find(job_id)
-        except ProtectError as exc:
-            return error(exc.code, exc.message)
-        if job.state == FAILED:
-            return error(job.error.code, job.error.message)
-        if job.state != DONE:
-            return error("not_ready", f"the job is {job.state}", 409)
-        return file_response(job)
+        return file_response(find(job_id))
 
     @app.post("/v1/protect")
     def protect_now():
-        try:
-            job = submit()
-        except ProtectError as exc:
-            return error(exc.code, exc.message)
-        except QueueFull as exc:
-            return error("queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)})
+        job = submit()
         if not job.done.wait(SYNC_TIMEOUT):
             jobs.cancel(job.id)
             return error("timeout", f"not done within {SYNC_TIMEOUT:.0f} s; use /v1/jobs for long work", 504)
-        if job.state == FAILED:
-            return error(job.error.code, job.error.message)
-        if job.state != DONE:
+        if job.state == CANCELLED:
             return error("cancelled", "the job was cancelled")
         return file_response(job)
 
