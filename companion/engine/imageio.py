@@ -47,8 +47,9 @@ class Photo:
         return self.rgb.size
 
 
-def read_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
-    """Decode image bytes into a Photo, or raise ProtectError with a code users can act on."""
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The image opened lazily (header only), or ProtectError for empty, non-image,
+    damaged-header and too-large input: the declared size is checked before any decoding."""
     if not data:
         raise ProtectError("empty", "the file is empty")
     try:
@@ -59,11 +60,19 @@ def read_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         raise ProtectError("not_an_image", "not an image Pillow can read (JPEG, PNG, WebP, ...)") from None
     except Image.DecompressionBombError:
         raise ProtectError("too_large", "the image declares too many pixels") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ProtectError("corrupt", f"the image header is damaged ({exc})") from None
     width, height = image.size
     if width * height > max_pixels:
         raise ProtectError(
             "too_large", f"the image declares {width}x{height} pixels, more than the limit of {max_pixels:,}"
         )
+    return image
+
+
+def read_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """Decode image bytes into a Photo, or raise ProtectError with a code users can act on."""
+    image = _open(data, max_pixels)
     source_format = image.format or "PNG"
     icc = image.info.get("icc_profile")
     try:
@@ -81,25 +90,11 @@ def read_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
 
 
 def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, tuple[int, int]]:
-    """(Pillow format, size) from the header alone, without decoding the pixels; raises the
-    same ProtectErrors as read_photo for empty, non-image and too-large input. Cheap enough
-    to run on a request thread before a job is queued."""
-    if not data:
-        raise ProtectError("empty", "the file is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                fmt, size = image.format or "", image.size
-    except UnidentifiedImageError:
-        raise ProtectError("not_an_image", "not an image Pillow can read (JPEG, PNG, WebP, ...)") from None
-    except Image.DecompressionBombError:
-        raise ProtectError("too_large", "the image declares too many pixels") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ProtectError("corrupt", f"the image header is damaged ({exc})") from None
-    if size[0] * size[1] > max_pixels:
-        raise ProtectError("too_large", f"the image declares {size[0]}x{size[1]} pixels, more than the limit of {max_pixels:,}")
-    return fmt, size
+    """(Pillow format, size) from the header alone, without decoding the pixels; the same
+    ProtectErrors as read_photo for empty, non-image and too-large input. Cheap enough to
+    run on a request thread before a job is queued."""
+    with _open(data, max_pixels) as image:
+        return image.format or "", image.size
 
 
 def read_file(path: Path) -> bytes:
