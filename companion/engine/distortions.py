@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from companion.engine.sites import SITES, get_site, round_trip
+from companion.engine.sites import SITES, SiteProfile, get_site, round_trip
 
 Distortion = Callable[[Image.Image], Image.Image]
 
@@ -30,16 +30,8 @@ def webp(quality: int) -> Distortion:
 
 
 def resize(long_edge: int) -> Distortion:
-    """Scale down (never up) so the long edge is at most `long_edge` (bicubic)."""
-
-    def apply(image: Image.Image) -> Image.Image:
-        if max(image.size) <= long_edge:
-            return image
-        scale = long_edge / max(image.size)
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        return image.resize(size, Image.Resampling.BICUBIC)
-
-    return apply
+    """Scale down (never up) so the long edge is at most `long_edge`: a site's resize (bicubic)."""
+    return SiteProfile(f"resize{long_edge}", long_edge=long_edge).resize
 
 
 def gaussian_noise(sigma: float, seed: int = 0) -> Distortion:

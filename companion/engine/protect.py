@@ -19,7 +19,7 @@ from companion.engine import imageio, quality
 from companion.engine.attack import AttackConfig, ImageProtector, StepInfo
 from companion.engine.errors import ProtectError
 from companion.engine.questions import HELD_OUT_QUESTIONS
-from companion.engine.receipt import ModelReceipt, Receipt, ask, verify
+from companion.engine.receipt import ModelReceipt, Receipt, ask
 from companion.engine.robust import JPEG_BACKENDS, EOTConfig, SiteViews
 from companion.engine.sites import DEFAULT_MAX_EDGE, SiteProfile, get_site
 from companion.models.base import Adapter
@@ -119,7 +119,7 @@ class Engine:
             if succeeded or not result.succeeded:
                 break
             log.info("the saved file is not yet refused after %d steps; going on from it", steps)
-        receipt = make_receipt(encoded, base, decoded, self.adapters, site, ask=opts.verify)
+        receipt = make_receipt(base, decoded, self.adapters, site, answer=opts.verify)
         seconds = time.monotonic() - start
         log.info(
             "protected %dx%d for %s in %d steps, %.1f s: refusal %.2f (after the site %.2f), PSNR %.1f dB, Linf %d/255",
@@ -137,18 +137,17 @@ def check(data: bytes, adapters: Sequence[Adapter], max_pixels: int = imageio.DE
 
 
 def make_receipt(
-    data: bytes,
     original: Image.Image,
     decoded: Image.Image,
     adapters: Sequence[Adapter],
     site: SiteProfile | None,
-    ask: bool = True,
+    answer: bool = True,
 ) -> Receipt:
-    """The receipt for the file in `data`: the models asked about it as written and, with a
-    site, after the site's pipeline (real Pillow resize and re-encoding at its lowest
-    typical quality); distances measured against `original`."""
-    models = verify(data, adapters, HELD_OUT_QUESTIONS) if ask else []
-    site_models = verify(data, adapters, HELD_OUT_QUESTIONS, site.apply) if ask and site is not None else []
+    """The receipt for a saved file, `decoded` from its bytes: the models asked about it as
+    written and, with a site, after the site's pipeline (real Pillow resize and re-encoding
+    at its lowest typical quality); distances measured against `original`."""
+    models = ask(decoded, adapters, HELD_OUT_QUESTIONS) if answer else []
+    site_models = ask(site.apply(decoded), adapters, HELD_OUT_QUESTIONS) if answer and site is not None else []
     return Receipt(
         refusal_rate=min((m.refusal_rate for m in models), default=float("nan")),
         models=models,
