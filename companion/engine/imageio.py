@@ -1,35 +1,82 @@
 """Reading photos safely and writing protected ones.
 
-Reading checks what a hostile or broken file can do before it costs memory: the declared
-pixel count is checked from the header alone (a 100 000 x 100 000 PNG is refused without
-decoding it), truncated files are an error rather than half a photo, and the EXIF
-orientation is applied so the pixels we protect are the ones people see.
+Reading checks what a hostile or broken file can do before it costs memory: only the
+formats in INPUT_FORMATS ever reach a Pillow plugin (an EPS file named photo.jpg is refused,
+never handed to Ghostscript), the declared pixel count is checked from the header alone (a
+100 000 x 100 000 PNG is refused without decoding it), whatever a damaged file makes the
+decoder raise becomes a ProtectError, truncated files are an error rather than half a photo,
+and the EXIF orientation is applied so the pixels we protect are the ones people see.
 
 Writing removes EXIF (GPS position, camera serial, time) and other text metadata, keeps
-the colour profile, keeps the original's format unless asked otherwise, and replaces the
-destination atomically, so a crash never leaves half a file and never touches the input.
+an RGB colour profile whatever its size (photos in CMYK or gray with their own profile are
+converted to sRGB on reading), keeps the original's format unless asked otherwise, and
+replaces the destination atomically, so a crash never leaves half a file and never touches
+the input.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import os
+import struct
 import tempfile
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
 from companion.engine.errors import ProtectError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 100_000_000  # larger than any phone camera's photo
 JPEG_QUALITY = 95
 
+
+def _codec_available(module: str) -> bool:
+    """Whether the running Pillow was built with the optional codec `module` ("webp", "avif")."""
+    try:
+        return bool(features.check_module(module))
+    except ValueError:  # a Pillow too old to know the codec at all (AVIF came in 11.3)
+        return False
+
+
+# The only Pillow formats ever decoded (names as Pillow's plugins register them): every other
+# plugin's parser, and Ghostscript behind EPS, stays out of reach of the files people drop in.
+# GIF gives its first frame. A phone's multi-picture JPEG (Pillow's "MPO") opens as JPEG.
+_OPTIONAL_CODECS = {"WEBP": "webp", "AVIF": "avif"}
+INPUT_FORMATS: tuple[str, ...] = tuple(
+    name
+    for name in ("JPEG", "PNG", "WEBP", "GIF", "AVIF")
+    if name not in _OPTIONAL_CODECS or _codec_available(_OPTIONAL_CODECS[name])
+)
+_DISPLAY = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF", "AVIF": "AVIF"}
+ACCEPTED = ", ".join(_DISPLAY[f] for f in INPUT_FORMATS[:-1]) + f" or {_DISPLAY[INPUT_FORMATS[-1]]}"
+
+# HEIF brands of HEVC-coded photos (iPhone's .heic) and of AVIF, in the ISO-BMFF ftyp box
+_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+
+# What Pillow's parsers and decoders may raise on damaged data (Pillow itself reads SyntaxError,
+# IndexError, TypeError and struct.error as "not this format" while identifying a file).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
+
+# Modes whose pixels an RGB colour profile describes once converted to RGB.
+_RGB_MODES = {"RGB", "RGBA", "RGBX", "RGBa", "P", "PA"}
+
 # Pillow format name -> (output format, file extension)
-_KEEP = {"JPEG": ("jpeg", "jpg"), "PNG": ("png", "png"), "WEBP": ("webp", "webp")}
+_KEEP = {
+    "JPEG": ("jpeg", "jpg"),
+    "MPO": ("jpeg", "jpg"),
+    "PNG": ("png", "png"),
+    "WEBP": ("webp", "webp"),
+}
 FORMATS = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 
 
@@ -47,20 +94,61 @@ class Photo:
         return self.rgb.size
 
 
+def _is_heic(data: bytes) -> bool:
+    """Whether `data` starts with the ftyp box of a HEVC-coded HEIF photo (not an AVIF one)."""
+    if data[4:8] != b"ftyp":
+        return False
+    box = data[8 : min(int.from_bytes(data[:4], "big"), 4096, len(data))]
+    brands = {box[i : i + 4] for i in range(0, len(box) - 3, 4) if i != 4}  # major, compatible
+    return bool(brands & _HEIC_BRANDS) and not brands & _AVIF_BRANDS
+
+
+def _recognise(data: bytes) -> str | None:
+    """The Pillow format whose signature `data` carries, or None. Only the plugins' prefix
+    checks run, never their parsers: this names a format to refuse, it opens nothing."""
+    if data.endswith(b"TRUEVISION-XFILE.\0"):  # TGA has no signature up front, only this footer
+        return "TGA"
+    Image.init()
+    prefix = data[:16]  # what Image.open shows the same checks
+    for fmt, (_, accept) in Image.OPEN.items():
+        try:
+            if accept is not None and accept(prefix):
+                return fmt
+        except Exception:  # noqa: BLE001 - a third-party plugin's check must not decide the error
+            continue
+    return None
+
+
+def _unidentified(data: bytes) -> ProtectError:
+    """The error for bytes no allowlisted plugin would open: damaged (a format we read),
+    unsupported (one we recognise but refuse) or not an image at all."""
+    fmt = _recognise(data)
+    if fmt in INPUT_FORMATS or fmt == "MPO":
+        return ProtectError("corrupt", f"the {fmt} header is damaged")
+    if fmt is not None:
+        return ProtectError("unsupported_format", f"{fmt} images are not supported; use {ACCEPTED}")
+    return ProtectError("not_an_image", f"not an image ({ACCEPTED} are read)")
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     """The image opened lazily (header only), or ProtectError for empty, non-image,
-    damaged-header and too-large input: the declared size is checked before any decoding."""
+    unsupported, damaged-header and too-large input: only INPUT_FORMATS are tried, and the
+    declared size is checked before any decoding."""
     if not data:
         raise ProtectError("empty", "the file is empty")
+    if _is_heic(data):
+        raise ProtectError(
+            "unsupported_format", f"HEIC photos are not supported; export it as JPEG (or {ACCEPTED}) and try again"
+        )
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            warnings.simplefilter("ignore")  # DecompressionBombWarning, "format X opening failed"
+            image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
     except UnidentifiedImageError:
-        raise ProtectError("not_an_image", "not an image Pillow can read (JPEG, PNG, WebP, ...)") from None
+        raise _unidentified(data) from None
     except Image.DecompressionBombError:
         raise ProtectError("too_large", "the image declares too many pixels") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except _DECODE_ERRORS as exc:
         raise ProtectError("corrupt", f"the image header is damaged ({exc})") from None
     width, height = image.size
     if width * height > max_pixels:
@@ -70,23 +158,70 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+def _load(image: Image.Image, transpose: bool = True) -> Image.Image:
+    """`image` decoded (and turned upright by its EXIF orientation when `transpose`), or
+    ProtectError("corrupt") for whatever damaged or truncated data makes Pillow raise."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning, "Corrupt EXIF data"
+            image.load()
+            return ImageOps.exif_transpose(image) if transpose else image
+    except Image.DecompressionBombError:
+        raise ProtectError("too_large", "the image holds too many pixels") from None
+    except _DECODE_ERRORS as exc:
+        raise ProtectError("corrupt", f"the image data is damaged or truncated ({exc})") from None
+
+
+def _alpha(image: Image.Image) -> Image.Image | None:
+    """The transparency of `image` as an L image, or None when it has none."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        return image.convert("RGBA").getchannel("A")
+    return None
+
+
+def _colour_space(icc: bytes) -> str | None:
+    """The colour space an ICC profile declares ("RGB", "CMYK", "GRAY", ...), from its header;
+    None when the bytes are no ICC profile."""
+    if len(icc) < 128 or icc[36:40] != b"acsp":
+        return None
+    return icc[16:20].decode("ascii", "replace").strip()
+
+
+@functools.lru_cache(maxsize=1)
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_rgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """8-bit RGB pixels and the profile that describes them.
+
+    An RGB profile on RGB (or palette) pixels is kept as it is, whatever its size. Any other
+    profile (CMYK, gray, Lab) cannot describe the RGB file we will write, so the pixels are
+    converted to sRGB through it and it is dropped: untagged pixels are read as sRGB. Without
+    a usable profile, CMYK and gray pixels get Pillow's plain conversion."""
+    space = _colour_space(icc) if icc else None
+    if image.mode in _RGB_MODES:
+        # an RGB-ish image keeps an RGB profile, or bytes we cannot classify (as before)
+        keep = icc if space in ("RGB", None) else None
+        return image.convert("RGB"), keep
+    if icc and space not in (None, "RGB"):
+        source = image.convert("L") if image.mode == "LA" else image
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(source, profile, _srgb(), outputMode="RGB"), None
+        except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+            logger.info("the %s profile cannot convert %s pixels (%s); converting without it", space, image.mode, exc)
+    return image.convert("RGB"), None
+
+
 def read_photo(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     """Decode image bytes into a Photo, or raise ProtectError with a code users can act on."""
     image = _open(data, max_pixels)
     source_format = image.format or "PNG"
     icc = image.info.get("icc_profile")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image.load()
-            image = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ProtectError("corrupt", f"the image data is damaged or truncated ({exc})") from None
-    alpha = None
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA")
-        alpha = image.getchannel("A")
-    return Photo(image.convert("RGB"), alpha, source_format, icc)
+    image = _load(image)
+    rgb, icc = _to_rgb(image, icc)
+    return Photo(rgb, _alpha(image), source_format, icc)
 
 
 def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, tuple[int, int]]:
@@ -149,26 +284,47 @@ def encode(
     icc: bytes | None = None,
     quality: int = JPEG_QUALITY,
 ) -> bytes:
-    """Encode without metadata: JPEG (quality 95 by default) with no chroma subsampling, lossless PNG/WebP."""
-    buf = io.BytesIO()
+    """Encode without metadata: JPEG (quality 95 by default) with no chroma subsampling, lossless PNG/WebP.
+    `icc` is embedded as it is, whatever its size (JPEG splits it over several APP2 markers)."""
     extra = {"icc_profile": icc} if icc else {}
     if fmt == "jpeg":
-        image.convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0, optimize=True, **extra)
+        return _encode_jpeg(image.convert("RGB"), quality, extra)
+    out = image
+    if alpha is not None:
+        out = image.copy()
+        out.putalpha(alpha)
+    buf = io.BytesIO()
+    if fmt == "png":
+        out.save(buf, "PNG", optimize=False, **extra)
     else:
-        out = image
-        if alpha is not None:
-            out = image.copy()
-            out.putalpha(alpha)
-        if fmt == "png":
-            out.save(buf, "PNG", optimize=False, **extra)
-        else:
-            out.save(buf, "WEBP", lossless=True, quality=100, method=4, **extra)
+        out.save(buf, "WEBP", lossless=True, quality=100, method=4, **extra)
     return buf.getvalue()
 
 
-def decode_rgb(data: bytes) -> Image.Image:
-    """Decode bytes we wrote ourselves into RGB."""
-    return Image.open(io.BytesIO(data)).convert("RGB")
+def _encode_jpeg(image: Image.Image, quality: int, extra: dict[str, bytes]) -> bytes:
+    """JPEG bytes with optimised Huffman tables where Pillow can make them, plain ones otherwise.
+
+    With optimize=True libjpeg writes the whole entropy-coded image in one go at the end,
+    which cannot pause for a full output buffer, and Pillow sizes that buffer by a guess
+    (1 byte a pixel below quality 95, 2 from 95 on, plus the markers). Noise and fine grain
+    at high quality without chroma subsampling take more (over 4 bytes a pixel at 100), so
+    libjpeg stops ("Suspension not allowed here") and Pillow raises "broken data stream".
+    Without optimize the encoder streams, so that second try handles any size; it only
+    costs the few percent optimisation saves."""
+    buf = io.BytesIO()
+    try:
+        image.save(buf, "JPEG", quality=quality, subsampling=0, optimize=True, **extra)
+    except OSError as exc:
+        logger.debug("optimised JPEG of %dx%d overflows Pillow's buffer (%s); encoding unoptimised", *image.size, exc)
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=quality, subsampling=0, optimize=False, **extra)
+    return buf.getvalue()
+
+
+def decode_rgb(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode into RGB bytes the engine or a site simulation wrote (no EXIF to apply), through
+    the same INPUT_FORMATS allowlist and ProtectErrors as read_photo."""
+    return _load(_open(data, max_pixels), transpose=False).convert("RGB")
 
 
 def jpeg_round_trip(image: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Tensor:

@@ -7,13 +7,13 @@ questions greedily and the judge counts refusals.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image
 
+from companion.engine import imageio
 from companion.engine.judge import is_refusal
 from companion.engine.questions import HELD_OUT_QUESTIONS
 from companion.models.base import Adapter
@@ -59,7 +59,7 @@ def verify(
 ) -> list[ModelReceipt]:
     """Ask each adapter `questions` about the image encoded in `data`, after `pipeline`
     (for example a site's resize and re-encoding) when one is given."""
-    image = Image.open(io.BytesIO(data)).convert("RGB")
+    image = imageio.decode_rgb(data)
     return ask(pipeline(image) if pipeline is not None else image, adapters, questions)
 
 

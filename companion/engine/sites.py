@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from companion.engine import imageio
 from companion.engine.errors import ProtectError
 
 #: the long edge the engine writes when nothing else says so (fast, and more than most sites keep)
@@ -101,7 +102,7 @@ def round_trip(image: Image.Image, codec: str, quality: int, subsampling: str = 
         image.convert("RGB").save(buf, "WEBP", quality=quality)
     else:
         raise ValueError(f"unknown codec {codec!r}")
-    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    return imageio.decode_rgb(buf.getvalue())
 
 
 SITES: dict[str, SiteProfile] = {

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import itertools
+import struct
 
 import numpy as np
-from PIL import Image
+import pytest
+from PIL import Image, ImageCms
 
 from companion.engine import imageio, quality
 from companion.engine.protect import _encode_within, _jpeg_quality
@@ -36,3 +39,149 @@ def test_encoded_file_is_within_epsilon():
     protected = Image.fromarray(np.clip(np.asarray(base, np.int16) + delta, 0, 255).astype(np.uint8))
     data = _encode_within(base, protected, "jpeg", 8, None, None, _jpeg_quality(base, 8))
     assert quality.linf(base, imageio.decode_rgb(data)) <= 8
+
+
+# --- every photo that decodes can be written: noisy pixels, big colour profiles ----------------
+
+
+def noise(size: int = 1024, seed: int = 0) -> Image.Image:
+    """Uniform RGB noise: the least compressible photo there is."""
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("q", [95, 98, 100])
+def test_a_noisy_photo_encodes_as_jpeg_at_high_quality(q):
+    data = imageio.encode(noise(), "jpeg", quality=q)
+    assert imageio.decode_rgb(data).size == (1024, 1024)
+
+
+def test_huffman_optimisation_is_kept_where_it_fits():
+    photo = natural_photo("coffee")
+    optimised = encode(photo, "JPEG", quality=95, subsampling=0, optimize=True)
+    assert imageio.encode(photo, "jpeg") == optimised
+
+
+def random_profile(size: int) -> bytes:
+    """`size` arbitrary bytes: encoders embed an ICC profile without parsing it."""
+    return np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp"])
+@pytest.mark.parametrize("size", [70_000, 300_000])
+def test_a_large_icc_profile_survives_byte_for_byte(fmt, size):
+    icc = random_profile(size)
+    data = imageio.encode(natural_photo("coffee"), fmt, icc=icc)
+    assert Image.open(io.BytesIO(data)).info["icc_profile"] == icc
+    assert imageio.read_photo(data).icc_profile == icc  # an RGB photo keeps whatever profile it has
+
+
+def test_a_noisy_photo_with_a_large_profile_encodes():
+    icc = random_profile(300_000)
+    data = imageio.encode(noise(512), "jpeg", icc=icc, quality=100)
+    assert Image.open(io.BytesIO(data)).info["icc_profile"] == icc
+
+
+# --- photos whose profile is not an RGB one are converted to sRGB --------------------------------
+
+
+def s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def icc_profile(device_class: bytes, space: bytes, pcs: bytes, tags: dict[bytes, bytes]) -> bytes:
+    """A minimal ICC v2 profile: the 128-byte header, the tag table and the tags, 4-byte aligned."""
+    table, body = b"", b""
+    offset = 128 + 4 + 12 * len(tags)
+    for signature, data in tags.items():
+        data += b"\0" * (-len(data) % 4)
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (
+        struct.pack(">I4sI", size, b"\0" * 4, 0x02100000)
+        + device_class + space + pcs
+        + struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
+        + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
+        + s15(0.9642) + s15(1.0) + s15(0.8249)
+        + b"\0" * 48
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def common_tags(name: str) -> dict[bytes, bytes]:
+    text = name.encode() + b"\0"
+    return {
+        b"desc": b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + b"\0" * 8 + b"\0" * 3 + b"\0" * 67,
+        b"cprt": b"text\0\0\0\0" + b"no copyright\0",
+        b"wtpt": b"XYZ \0\0\0\0" + s15(0.9642) + s15(1.0) + s15(0.8249),
+    }
+
+
+def cmyk_profile() -> bytes:
+    """A CMYK input profile (lut16 A2B0 to Lab) whose cyan ink is a muted blue, L*a*b*
+    (60, -30, -40): far from the (0, 255, 255) of Pillow's naive conversion, so a test can tell
+    a colour-managed conversion from it."""
+    clut = b""
+    for c, m, y, k in itertools.product((0, 1), repeat=4):  # the first channel varies slowest
+        if k:
+            lightness, a, b = 20, 0, 0
+        else:
+            lightness, a, b = max(20, 100 - 40 * c - 50 * m - 10 * y), -30 * c + 70 * m, -40 * c + 85 * y
+        clut += struct.pack(">3H", round(lightness * 652.8), round((a + 128) * 256), round((b + 128) * 256))
+    identity = b"".join(s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    ramp = struct.pack(">2H", 0, 65535)
+    a2b0 = b"mft2\0\0\0\0" + bytes([4, 3, 2, 0]) + identity + struct.pack(">2H", 2, 2) + ramp * 4 + clut + ramp * 3
+    return icc_profile(b"scnr", b"CMYK", b"Lab ", {**common_tags("test CMYK"), b"A2B0": a2b0})
+
+
+def gray_profile(gamma: float = 1.0) -> bytes:
+    """A grayscale display profile with a single gamma curve."""
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
+    return icc_profile(b"mntr", b"GRAY", b"XYZ ", {**common_tags("test gray"), b"kTRC": curve})
+
+
+def three_inks() -> Image.Image:
+    """A CMYK image: blank paper, full cyan ink and full black ink, side by side."""
+    image = Image.new("CMYK", (96, 32), (0, 0, 0, 0))
+    image.paste((255, 0, 0, 0), (32, 0, 64, 32))
+    image.paste((0, 0, 0, 255), (64, 0, 96, 32))
+    return image
+
+
+def test_the_test_profiles_are_valid():
+    assert ImageCms.ImageCmsProfile(io.BytesIO(cmyk_profile())).profile.xcolor_space.strip() == "CMYK"
+    assert ImageCms.ImageCmsProfile(io.BytesIO(gray_profile())).profile.xcolor_space.strip() == "GRAY"
+
+
+def test_a_cmyk_photo_without_a_profile_is_converted_naively():
+    photo = imageio.read_photo(encode(three_inks(), "JPEG", quality=95))
+    assert photo.rgb.mode == "RGB" and photo.icc_profile is None
+    paper, cyan, black = (photo.rgb.getpixel((x, 16)) for x in (16, 48, 80))
+    assert min(paper) >= 250 and max(black) <= 5
+    assert cyan[0] <= 5 and min(cyan[1:]) >= 250
+
+
+def test_a_cmyk_photo_is_converted_to_srgb_with_its_profile_which_is_dropped():
+    photo = imageio.read_photo(encode(three_inks(), "JPEG", quality=95, icc_profile=cmyk_profile()))
+    # an RGB file must not carry a CMYK profile: the pixels are sRGB now, and untagged means sRGB
+    assert photo.icc_profile is None
+    paper, cyan, black = (photo.rgb.getpixel((x, 16)) for x in (16, 48, 80))
+    assert min(paper) >= 250 and max(black) <= 5
+    # the profile's muted cyan (Pillow's naive conversion gives (0, 255, 255))
+    assert cyan[0] <= 40 and 120 <= cyan[1] <= 190 and 170 <= cyan[2] <= 230
+    written = imageio.encode(photo.rgb, "jpeg", icc=photo.icc_profile)
+    assert Image.open(io.BytesIO(written)).info.get("icc_profile") is None
+
+
+def test_a_grayscale_photo_with_a_gray_profile_becomes_srgb():
+    # gamma 1.0: a linear-light gray of 128 (Y = 0.5) is sRGB 188, not 128
+    photo = imageio.read_photo(encode(Image.new("L", (16, 16), 128), "PNG", icc_profile=gray_profile(1.0)))
+    assert photo.icc_profile is None
+    assert all(184 <= v <= 192 for v in photo.rgb.getpixel((8, 8)))
+
+
+def test_an_rgb_profile_is_kept():
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo = imageio.read_photo(encode(natural_photo("coffee"), "JPEG", icc_profile=srgb))
+    assert photo.icc_profile == srgb
