@@ -45,6 +45,18 @@ class ProtectOptions:
     max_pixels: int = imageio.DEFAULT_MAX_PIXELS
     verify: bool = True
 
+    def validate(self) -> None:
+        """Raise ProtectError("bad_option") for settings no photo could be protected with.
+        Every front door gets the same answer: the engine calls this, the server before queueing."""
+        if not 1 <= self.epsilon <= 64:
+            raise ProtectError("bad_option", f"epsilon must be between 1 and 64 (/255), got {self.epsilon}")
+        if self.steps < 1:
+            raise ProtectError("bad_option", f"steps must be at least 1, got {self.steps}")
+        if self.max_edge is not None and self.max_edge < 0:
+            raise ProtectError("bad_option", f"max_size must be 0 (no cap) or a positive number of px, got {self.max_edge}")
+        if self.jpeg_backend not in JPEG_BACKENDS:
+            raise ProtectError("bad_option", f"jpeg_backend must be one of {', '.join(JPEG_BACKENDS)}")
+
 
 @dataclass
 class Protected:
@@ -73,12 +85,7 @@ class Engine:
     ) -> Protected:
         """Protect the image in `data`; raises ProtectError for input it cannot protect."""
         opts = options or ProtectOptions()
-        if not 1 <= opts.epsilon <= 64:
-            raise ProtectError("bad_option", f"epsilon must be between 1 and 64 (/255), got {opts.epsilon}")
-        if opts.steps < 1:
-            raise ProtectError("bad_option", f"steps must be at least 1, got {opts.steps}")
-        if opts.jpeg_backend not in JPEG_BACKENDS:
-            raise ProtectError("bad_option", f"jpeg_backend must be one of {', '.join(JPEG_BACKENDS)}")
+        opts.validate()
         site = get_site(opts.site)
         start = time.monotonic()
         photo = imageio.read_photo(data, opts.max_pixels)

@@ -3,6 +3,7 @@
 Routes, all JSON, under /v1 (README "Companion API"):
 
     GET    /v1/health              status, version, device, models, queue length (no token needed)
+    GET    /v1/hello?nonce=HEX     the server's proof that it holds the token (no token needed; auth.py)
     POST   /v1/jobs                multipart `image` + options -> 202 {"id", ...}
     GET    /v1/jobs/<id>           state, progress, step, eta, receipt or error
     GET    /v1/jobs/<id>/result    the protected file
@@ -13,17 +14,23 @@ Safety for a server any web page could try to reach: requests with a Host other 
 own loopback name and port are refused (DNS rebinding), every route but health needs the
 bearer token (constant-time comparison), CORS is granted only to the configured extension
 origins, and no GET changes state. Errors are `{"error": {"code", "message"}}`, never a
-stack trace.
+stack trace. Uploads are parsed in memory (werkzeug would spool files over 500 KB to a
+temporary file), and at most `config.sync_waiters` callers may wait on /v1/protect at once,
+so some request threads always answer health, job state and cancel.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import threading
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import PurePath
+from urllib.parse import quote
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Request, Response, jsonify, request
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
@@ -33,7 +40,7 @@ from companion.engine.errors import ProtectError
 from companion.engine.protect import ProtectOptions, output_name
 from companion.engine.sites import get_site
 from companion.models.base import Adapter
-from companion.server.auth import token_matches
+from companion.server.auth import NONCE, refusal, server_proof
 from companion.server.config import ServerConfig
 from companion.server.jobs import CANCELLED, DONE, FAILED, JobQueue, QueueFull
 
@@ -41,9 +48,22 @@ log = logging.getLogger(__name__)
 
 #: HTTP status for each error code a client can cause (anything else is 400)
 STATUS = {"too_large": 413, "unauthorized": 401, "bad_host": 421, "not_found": 404, "not_ready": 409,
-          "queue_full": 503, "cancelled": 409, "internal": 500, "model_unavailable": 503}
+          "queue_full": 503, "busy": 503, "cancelled": 409, "internal": 500, "model_unavailable": 503}
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 SYNC_TIMEOUT = 900.0  # seconds POST /v1/protect waits for its job
+
+
+class InMemoryRequest(Request):
+    """A request whose uploaded files are parsed into memory, never into a temporary file:
+    a photo must not touch the disk (waitress is told the same, serve.py). The body is
+    capped by MAX_CONTENT_LENGTH before it is parsed."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return io.BytesIO()
+
+
+class Busy(Exception):
+    """Every thread that may wait on /v1/protect is waiting already."""
 
 
 def error(code: str, message: str, status: int | None = None, headers: dict | None = None) -> Response:
@@ -67,7 +87,9 @@ def create_app(
 
         token = get_token()
     app = Flask(__name__)
+    app.request_class = InMemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload
+    waiters = threading.BoundedSemaphore(config.sync_waiters)
     if load is None:
         from companion.models.registry import load_adapter
 
@@ -82,14 +104,12 @@ def create_app(
 
     @app.before_request
     def guard():
-        if request.host not in config.hosts:
-            return error("bad_host", f"this server answers to {sorted(config.hosts)[0]} only")
-        if request.method == "OPTIONS" or request.path == "/v1/health":
-            return None  # CORS preflight carries no token; health tells nothing secret
-        if not token_matches(request.headers.get("Authorization"), token):
-            return error("unauthorized", "missing or wrong bearer token (see `imageprotector token`)",
-                         headers={"WWW-Authenticate": "Bearer"})
-        return None
+        refused = refusal(request.method, request.path, request.host, request.headers.get("Authorization"),
+                          config.hosts, token)
+        if refused is None:
+            return None
+        code, message = refused
+        return error(code, message, headers={"WWW-Authenticate": "Bearer"} if code == "unauthorized" else None)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -103,6 +123,12 @@ def create_app(
     @app.errorhandler(QueueFull)
     def queue_full(exc: QueueFull):
         return error("queue_full", str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+    @app.errorhandler(Busy)
+    def busy(exc: Busy):
+        return error("busy", f"{config.sync_waiters} callers wait on /v1/protect already; "
+                             "submit to /v1/jobs and poll it instead, or retry later",
+                     headers={"Retry-After": str(jobs.retry_after())})
 
     @app.errorhandler(Exception)
     def internal(exc: Exception):
@@ -126,6 +152,14 @@ def create_app(
             "running": running is not None,
         })
 
+    @app.get("/v1/hello")
+    def hello():
+        nonce = (request.args.get("nonce") or "").lower()
+        if not NONCE.fullmatch(nonce):
+            raise ProtectError("bad_nonce", "nonce must be 32 to 128 hex digits, fresh for every check")
+        return jsonify({"server": "imageprotector", "version": __version__,
+                        "proof": server_proof(token, config.port, nonce)})
+
     def submit():
         upload = request.files.get("image")
         if upload is None:
@@ -133,7 +167,7 @@ def create_app(
         data = upload.read()
         imageio.probe(data, config.max_pixels)  # empty, non-image, bomb: refused before queueing
         options, models = _options(request.form, config)
-        name = PurePath(upload.filename or "photo").name
+        name = PurePath((upload.filename or "photo").replace("\\", "/")).name or "photo"
         return jobs.submit(data, options, name, models)
 
     @app.post("/v1/jobs")
@@ -167,9 +201,14 @@ def create_app(
         if job.state != DONE:
             return error("not_ready", f"the job is {job.state}", 409)
         result = job.result
-        name = output_name(PurePath(job.name).stem, result.extension)
+        stem = _printable(PurePath(job.name).stem)
         response = Response(result.data, mimetype=MIME[result.format])
-        response.headers["Content-Disposition"] = f'attachment; filename="{_header_safe(name)}"'
+        # RFC 6266: an ASCII name for old clients, the real one in any script as filename*
+        # (werkzeug quotes both; waitress can only send Latin-1 headers)
+        ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode().strip() or "photo"
+        response.headers.set("Content-Disposition", "attachment",
+                             filename=output_name(ascii_stem, result.extension),
+                             **{"filename*": "UTF-8''" + quote(output_name(stem, result.extension), safe="")})
         response.headers["X-ImageProtector-Receipt"] = json.dumps(job.to_dict()["receipt"])
         return response
 
@@ -179,10 +218,15 @@ def create_app(
 
     @app.post("/v1/protect")
     def protect_now():
-        job = submit()
-        if not job.done.wait(SYNC_TIMEOUT):
-            jobs.cancel(job.id)
-            return error("timeout", f"not done within {SYNC_TIMEOUT:.0f} s; use /v1/jobs for long work", 504)
+        if not waiters.acquire(blocking=False):
+            raise Busy()
+        try:
+            job = submit()
+            if not job.done.wait(SYNC_TIMEOUT):
+                jobs.cancel(job.id)
+                return error("timeout", f"not done within {SYNC_TIMEOUT:.0f} s; use /v1/jobs for long work", 504)
+        finally:
+            waiters.release()
         if job.state == CANCELLED:
             return error("cancelled", "the job was cancelled")
         return file_response(job)
@@ -190,8 +234,9 @@ def create_app(
     return app
 
 
-def _header_safe(name: str) -> str:
-    return "".join(c if c.isprintable() and c not in '"\\' else "_" for c in name)[:200]
+def _printable(name: str) -> str:
+    """The name without control characters (no header may carry a newline), at most 200 characters."""
+    return "".join(c if c.isprintable() else "_" for c in name)[:200] or "photo"
 
 
 def _options(form, config: ServerConfig) -> tuple[ProtectOptions, list[str]]:
@@ -221,6 +266,5 @@ def _options(form, config: ServerConfig) -> tuple[ProtectOptions, list[str]]:
         epsilon=number("epsilon", 8), steps=steps, seed=number("seed", 0), site=site, robust=robust,
         max_edge=number("max_size", None), format=None if fmt == "keep" else fmt, max_pixels=config.max_pixels,
     )
-    if not 1 <= options.epsilon <= 64:
-        raise ProtectError("bad_option", f"epsilon must be between 1 and 64 (/255), got {options.epsilon}")
+    options.validate()  # the engine's own rules, before the job takes a place in the queue
     return options, models

@@ -1,15 +1,25 @@
-"""The bearer token that lets our own clients in.
+"""The bearer token that lets our own clients in, and the proof that lets them trust the server.
 
-Created on first start with `secrets` and kept in the OS keyring (`keyring`: Keychain,
-Secret Service, Windows Credential Locker). Where no keyring backend works (a headless
-Linux box, a CI runner), it goes to a file readable by the user alone (0600) in the config
-folder, and the log says so. Clients (native host, watcher) read it the same way.
+The token is created on first start with `secrets` and kept in the OS keyring (`keyring`:
+Keychain, Secret Service, Windows Credential Locker). Where no keyring backend works (a
+headless Linux box, a CI runner), it goes to a file readable by the user alone (0600) in
+the config folder, and the log says so. Clients (native host, watcher) read it the same way.
+
+Before a client sends the token it checks that the process on the port is our companion:
+another local user could have bound the port first to collect it. The client sends a
+fresh random nonce to `GET /v1/hello?nonce=...` (no token); the server answers with
+`server_proof(token, port, nonce)`, an HMAC-SHA256 under a key derived from the token,
+over the port the server listens on and the nonce. Only a process that knows the token can
+answer, the answer reveals nothing of the token, a recorded answer is useless for another
+nonce, and it cannot be relayed from a real companion on another port (the port is in it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import re
 import os
 import secrets
 from pathlib import Path
@@ -21,6 +31,11 @@ log = logging.getLogger(__name__)
 SERVICE = "imageprotector"
 ACCOUNT = "companion-token"
 TOKEN_FILE = "token"
+PROOF_LABEL = b"imageprotector companion proof v1"
+#: a nonce is 16 to 64 random bytes, in hex
+NONCE = re.compile(r"[0-9a-f]{32,128}")
+#: paths anyone may ask without the token: they tell nothing secret and change nothing
+OPEN_PATHS = frozenset({"/v1/health", "/v1/hello"})
 
 
 def _keyring():
@@ -91,3 +106,28 @@ def token_matches(header: str | None, token: str) -> bool:
     if not header or not header.startswith("Bearer "):
         return False
     return hmac.compare_digest(header[len("Bearer "):].strip().encode(), token.encode())
+
+
+def refusal(method: str, path: str, host: str | None, authorization: str | None, hosts: set[str],
+            token: str) -> tuple[str, str] | None:
+    """(code, message) when a request must be refused from its headers alone, else None.
+    The one rule both the application and waitress's header parser apply (channel.py), so
+    the answer is the same whether or not the body was read."""
+    if host not in hosts:
+        return "bad_host", f"this server answers to {sorted(hosts)[0]} only"
+    if method == "OPTIONS" or path in OPEN_PATHS:
+        return None  # a CORS preflight carries no token
+    if not token_matches(authorization, token):
+        return "unauthorized", "missing or wrong bearer token (see `imageprotector token`)"
+    return None
+
+
+def server_proof(token: str, port: int, nonce: str) -> str:
+    """What only a companion holding `token` and listening on `port` answers to `nonce` (hex)."""
+    key = hmac.new(token.encode(), PROOF_LABEL, hashlib.sha256).digest()  # the token itself is never a MAC key
+    return hmac.new(key, f"{port}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def proof_matches(token: str, port: int, nonce: str, proof: str) -> bool:
+    """The client's check of a server's answer to its nonce, in constant time."""
+    return hmac.compare_digest(server_proof(token, port, nonce).encode(), str(proof).encode())

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "imageprotector"
 DEFAULT_PORT = 8765
+RESERVED_THREADS = 4  # request threads no synchronous caller may hold
 
 
 def config_dir() -> Path:
@@ -45,8 +46,19 @@ class ServerConfig:
     max_upload: int = 64 * 2**20  # largest request body
     max_pixels: int = 100_000_000  # largest declared pixel count, checked before decoding
     max_steps: int = 500  # the most attack steps a client may ask for
+    threads: int = 16  # request threads; all but RESERVED_THREADS may wait on POST /v1/protect
+    connection_limit: int = 500  # open connections at once (below select's 512 on Windows)
+    # seconds a request's header may take to arrive, from the connection's start or the end of
+    # its previous request (idle keep-alive included): slow clients are cut (channel.py)
+    header_timeout: float = 10.0
     # the extension's own origins, e.g. "chrome-extension://<id>", "moz-extension://<uuid>"
     allowed_origins: list[str] = field(default_factory=list)
+
+    @property
+    def sync_waiters(self) -> int:
+        """How many POST /v1/protect calls may wait at once: the threads left after those kept
+        for health, job state and cancel, which must answer whatever the waiting callers do."""
+        return max(1, self.threads - RESERVED_THREADS)
 
     @property
     def hosts(self) -> set[str]:
@@ -86,4 +98,6 @@ def load_config(path: Path | None = None, **flags) -> ServerConfig:
     config = replace(config, **{k: v for k, v in flags.items() if v is not None})
     if not 1 <= config.port <= 65535:
         raise ProtectError("config", f"port must be 1-65535, got {config.port}")
+    if config.threads <= RESERVED_THREADS:
+        raise ProtectError("config", f"threads must be more than {RESERVED_THREADS}, got {config.threads}")
     return config

@@ -1,20 +1,24 @@
 """Jobs: a bounded queue and the one worker thread that owns the models and the accelerator.
 
-A job is submitted (refused with QueueFull when `size` jobs already wait), runs when the
-worker takes it, reports progress from the engine's steps, and can be cancelled while
+A job is submitted (refused with QueueFull when `size` jobs already wait; a cancelled job
+leaves the queue at once), runs when the worker takes it, reports progress from the engine's steps, and can be cancelled while
 queued or running (the engine polls between steps). Finished jobs keep their result for
 `ttl` seconds and within `max_bytes` in all, oldest dropped first; nothing is written to
 disk, so a killed server leaves nothing stale behind.
+
+Whatever loading the models raises (our own error, a corrupt weights file, CUDA out of
+memory, an OSError) is kept as `load_error` for health to report, fails the jobs with
+`model_unavailable`, and never ends the worker; the next job tries to load again.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,7 +41,7 @@ class QueueFull(Exception):
         self.retry_after = retry_after
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: compared by identity (the queue removes cancelled ones)
 class Job:
     id: str
     name: str  # the uploaded file's name, for the result's name
@@ -95,9 +99,11 @@ class JobQueue:
         preload: bool = True,
     ) -> None:
         self._load = load
-        self._queue: queue.Queue[Job] = queue.Queue(maxsize=size)
+        self.size = size
+        self._queue: deque[Job] = deque()  # guarded by _lock; _ready wakes the worker
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
         self._adapters: list[Adapter] | None = None
         self._load_error: ProtectError | None = None
         self._seconds_per_job = 10.0  # a running estimate for Retry-After
@@ -109,23 +115,30 @@ class JobQueue:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+    def cancel_all(self) -> None:
+        """Cancel every job: queued ones at once, the running one between its steps."""
         for job in self.jobs():
-            job.cancel.set()
+            self.cancel(job.id)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel every job and end the worker (waiting up to `timeout` seconds for it)."""
+        self._stop.set()
+        self.cancel_all()
+        with self._ready:
+            self._ready.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
     def submit(self, data: bytes, options: ProtectOptions, name: str, models: list[str]) -> Job:
         job = Job(uuid.uuid4().hex, name, options, models, data, max_steps=options.steps)
-        with self._lock:
+        with self._ready:
             self._prune()
-            try:
-                self._queue.put_nowait(job)
-            except queue.Full:
-                raise QueueFull(self.retry_after()) from None
+            if len(self._queue) >= self.size:
+                raise QueueFull(self.retry_after())
+            self._queue.append(job)
             self._jobs[job.id] = job
-        log.info("job %s queued (%s, %d bytes)", job.id, name, len(data))
+            self._ready.notify()
+        log.info("job %s queued (%d bytes)", job.id, len(data))  # the name stays private
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -137,9 +150,11 @@ class JobQueue:
         job = self.get(job_id)
         if job is not None and job.state not in FINISHED:
             job.cancel.set()
-            with self._lock:  # the worker moves a job to RUNNING under the same lock
+            with self._lock:  # the worker takes a job from the queue under the same lock
                 queued = job.state == QUEUED
-            if queued:  # the worker will skip it; say so now
+                if queued and job in self._queue:  # its place is free at once (the worker may hold it already)
+                    self._queue.remove(job)
+            if queued:
                 self._finish(job, CANCELLED)
         return job
 
@@ -153,7 +168,8 @@ class JobQueue:
 
     @property
     def queue_length(self) -> int:
-        return self._queue.qsize()
+        with self._lock:
+            return len(self._queue)
 
     @property
     def running(self) -> Job | None:
@@ -169,47 +185,50 @@ class JobQueue:
 
     # --- the worker ------------------------------------------------------------------
     def _ensure_loaded(self) -> list[Adapter]:
+        """The adapters, loaded on first use; any failure becomes ProtectError("model_unavailable")."""
         if self._adapters is None:
             started = time.monotonic()
             try:
-                self._adapters = list(self._load())
-            except ProtectError as exc:
-                self._load_error = exc
-                raise
-            log.info("models loaded in %.1f s: %s", time.monotonic() - started, [a.name for a in self._adapters])
+                adapters = list(self._load())
+            except Exception as exc:  # a corrupt file, CUDA out of memory, an OSError: all reported alike
+                reason = exc.message if isinstance(exc, ProtectError) else f"{type(exc).__name__}: {exc}"
+                self._load_error = ProtectError("model_unavailable", f"the model could not be loaded: {reason}")
+                log.error("cannot load the models: %s", reason)
+                raise self._load_error from None
+            self._adapters, self._load_error = adapters, None
+            log.info("models loaded in %.1f s: %s", time.monotonic() - started, [a.name for a in adapters])
         return self._adapters
 
     def _work(self) -> None:
         if self.preload:
             try:
                 self._ensure_loaded()
-            except ProtectError as exc:
-                log.error("cannot load the models: %s", exc.message)
-        while not self._stop.is_set():
-            try:
-                job = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            self._run(job)
-
-    def _run(self, job: Job) -> None:
-        with self._lock:  # cancel() decides queued-or-running under the same lock
-            runnable = job.state == QUEUED and not job.cancel.is_set()
+            except ProtectError:
+                pass  # reported by health; each job tries again
+        while True:
+            with self._ready:
+                while not self._queue and not self._stop.is_set():
+                    self._ready.wait()
+                if self._stop.is_set():
+                    return
+                job = self._queue.popleft()
+                # cancel() decides queued-or-running under the same lock
+                runnable = job.state == QUEUED and not job.cancel.is_set()
+                if runnable:
+                    job.state, data = RUNNING, job.data
             if runnable:
-                job.state, data = RUNNING, job.data
-        if not runnable:
-            self._finish(job, CANCELLED)  # a no-op when cancel() has finished it already
-            return
+                self._run(job, data)
+            else:
+                self._finish(job, CANCELLED)  # a no-op when cancel() has finished it already
+
+    def _run(self, job: Job, data: bytes) -> None:
         started = time.monotonic()
 
         def progress(info: StepInfo) -> None:
             job.step, job.max_steps, job.eta = info.step, info.max_steps, info.eta
 
         try:
-            try:
-                adapters = self._ensure_loaded()
-            except ProtectError as exc:
-                raise ProtectError("model_unavailable", f"the model could not be loaded: {exc.message}") from None
+            adapters = self._ensure_loaded()
             chosen = [a for a in adapters if a.name in job.models] if job.models else adapters
             job.result = Engine(chosen).protect(data, job.options, progress, job.cancel.is_set)
             state = DONE

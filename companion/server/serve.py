@@ -4,7 +4,9 @@ Why waitress: a production WSGI server in pure Python (no compiler, same behavio
 Linux, macOS and Windows, where the companion runs as a user's background program),
 multi-threaded so health and job polling are answered while a long job runs, with its
 own limits on request size and connections, and able to listen on several sockets at
-once (127.0.0.1 and ::1). Flask's development server is not meant to run for days; the
+once (127.0.0.1 and ::1). Its limits are set here deliberately (README "What a local user
+can do"): connections, request threads, bodies kept in memory, idle timeouts; channel.py
+adds what its settings lack (refusal before the body, a deadline for request headers). Flask's development server is not meant to run for days; the
 process-forking servers (gunicorn) do not run on Windows and would load the model once
 per worker.
 """
@@ -17,6 +19,7 @@ import socket
 
 from companion.server.app import create_app
 from companion.server.auth import get_token
+from companion.server.channel import guard
 from companion.server.config import ServerConfig
 
 log = logging.getLogger(__name__)
@@ -35,9 +38,13 @@ def _listen(port: int) -> str:
     return " ".join(addresses)
 
 
-def serve(config: ServerConfig, threads: int = 8) -> None:
-    """Serve until SIGINT or SIGTERM; the model is loaded by the worker (at start by default)."""
-    from waitress import create_server
+def serve(config: ServerConfig) -> None:
+    """Serve until SIGINT or SIGTERM; the model is loaded by the worker (at start by default).
+
+    A signal cancels the jobs (the running one stops between attack steps, waiting callers
+    get their answer), closes the sockets and returns: the command exits 0, no traceback.
+    """
+    from waitress import create_server, wasyncore
 
     from companion.models.registry import locate, resolve_device
 
@@ -46,26 +53,64 @@ def serve(config: ServerConfig, threads: int = 8) -> None:
     token = get_token()
     device = str(resolve_device(config.device))
     app = create_app(config, token, device=device)
+    jobs = app.extensions["imageprotector.jobs"]
     listen = _listen(config.port)
+    _allow_open_files(config.connection_limit + 100)
     try:
-        # waitress's own cap sits above Flask's, so an oversized upload gets our JSON 413
-        server = create_server(app, listen=listen, threads=threads, ident="imageprotector",
-                               max_request_body_size=config.max_upload + 2**20)
+        server = create_server(
+            app, listen=listen, threads=config.threads, ident="imageprotector",
+            # waitress's own cap sits above Flask's, so an oversized upload gets our JSON 413
+            max_request_body_size=config.max_upload + 2**20,
+            # bodies stay in memory up to the cap: a photo never goes to a temporary file
+            inbuf_overflow=config.max_upload + 2**20,
+            connection_limit=config.connection_limit,
+            asyncore_use_poll=True,  # select() stops at 1024 descriptors
+            channel_timeout=BODY_IDLE_TIMEOUT, cleanup_interval=BODY_IDLE_TIMEOUT / 3,
+        )
     except OSError as exc:
         from companion.engine.errors import ProtectError
 
+        jobs.stop()
         raise ProtectError("port_in_use", f"cannot listen on port {config.port}: {exc.strerror or exc}") from None
+    guard(server, config, token)
 
-    def stop(signum, frame) -> None:
-        log.info("stopping (signal %d)", signum)
-        server.close()
+    def stop(signum: int, frame) -> None:
+        for sig in STOP_SIGNALS:  # a second signal must not interrupt the clean stop
+            signal.signal(sig, signal.SIG_IGN)
+        log.info("stopping (%s)", signal.Signals(signum).name)
+        jobs.cancel_all()
+        raise SystemExit(0)  # waitress's loop ends on it and shuts its threads down
 
-    signal.signal(signal.SIGTERM, stop)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
     log.warning("imageprotector companion listening on %s (models %s, device %s)", listen, ",".join(config.models),
                 device)
     try:
         server.run()
-    except KeyboardInterrupt:
-        pass
+    except (SystemExit, KeyboardInterrupt):
+        pass  # a signal before or after the loop: the same clean stop
     finally:
-        app.extensions["imageprotector.jobs"].stop()
+        jobs.stop()
+        wasyncore.close_all(server.map if hasattr(server, "map") else server._map)
+        log.warning("imageprotector companion stopped")
+
+
+#: seconds a connection may sit with no byte of its request body arriving
+BODY_IDLE_TIMEOUT = 30.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _allow_open_files(count: int) -> None:
+    """Raise the soft limit on open files to `count` where it is lower and the hard limit allows
+    (many Linux sessions start at 1024), so the connection limit is what limits connections."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit for sockets
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (OSError, ValueError) as exc:
+            log.info("cannot raise the open-file limit from %d: %s", soft, exc)

@@ -98,6 +98,8 @@ def test_bad_options_are_per_photo_errors(tmp_path, capsys):
     assert code == 1 and line["code"] == "bad_option"
     code, [line] = run(capsys, str(src), "--epsilon", "0")
     assert code == 1 and line["code"] == "bad_option"
+    code, [line] = run(capsys, str(src), "--max-size", "-5")  # not a 1x1 "protected" photo
+    assert code == 1 and line["code"] == "bad_option" and "max_size" in line["error"]
 
 
 def test_unknown_model_is_one_line_error(tmp_path, capsys):

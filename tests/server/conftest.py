@@ -77,7 +77,9 @@ def free_port() -> int:
 class RealServer:
     """`imageprotector serve` in a child process on 127.0.0.1, with a private config folder."""
 
-    def __init__(self, config_dir: Path, port: int | None = None, *args: str) -> None:
+    def __init__(self, config_dir: Path, port: int | None = None, *args: str, ready=None) -> None:
+        """Start it and wait until its health satisfies `ready` (default: the models are loaded)."""
+        ready = ready or (lambda health: health["models_loaded"])
         self.port = port or free_port()
         self.config_dir = config_dir
         self.log = config_dir / f"server-{time.monotonic_ns()}.log"
@@ -94,7 +96,7 @@ class RealServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()}")
             try:
-                if self.get("/v1/health")[1]["models_loaded"]:
+                if ready(self.get("/v1/health")[1]):
                     break
             except OSError:
                 pass

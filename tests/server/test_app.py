@@ -7,6 +7,8 @@ import io
 import time
 import tracemalloc
 
+from werkzeug.http import parse_options_header
+
 from tests.conftest import encode, natural_photo
 from tests.engine.test_imageio import bomb_png
 from tests.server.conftest import BASE, EXTENSION, auth
@@ -120,7 +122,7 @@ def test_sync_protect_returns_the_file_with_its_receipt(client):
     response = client.post("/v1/protect", base_url=BASE, headers=auth(),
                            data=photo(data, "me.png", site="instagram", steps="30"))
     assert response.status_code == 200 and response.mimetype == "image/jpeg"
-    assert 'filename="me.protected.jpg"' in response.headers["Content-Disposition"]
+    assert parse_options_header(response.headers["Content-Disposition"])[1]["filename"] == "me.protected.jpg"
     assert response.get_data()[:2] == b"\xff\xd8"
     import json
 
@@ -190,6 +192,127 @@ def test_a_model_that_fails_to_load_shows_in_health_and_fails_jobs_with_503():
         assert job.status_code == 503 and job.get_json()["error"]["code"] == "model_unavailable"
         assert "model files are gone" in job.get_json()["error"]["message"]
         health = client.get("/v1/health", base_url=BASE).get_json()
-        assert health["status"] == "error" and health["error"]["code"] == "model_missing"
+        assert health["status"] == "error" and health["error"]["code"] == "model_unavailable"
+        assert "model files are gone" in health["error"]["message"]
     finally:
         app.extensions["imageprotector.jobs"].stop()
+
+
+def test_a_name_in_any_script_comes_back_as_rfc6266_with_an_ascii_fallback(client):
+    data = encode(natural_photo("coffee", (64, 48)))
+    for name, fallback in (("фото.png", "photo.protected.png"), ("旅行 写真.png", "photo.protected.png"),
+                           ("café 😀.png", "cafe.protected.png")):
+        response = client.post("/v1/protect", base_url=BASE, headers=auth(), data=photo(data, name, steps="2"))
+        assert response.status_code == 200, name
+        disposition = response.headers["Content-Disposition"]
+        disposition.encode("latin-1")  # what a server can put on the wire
+        kind, params = parse_options_header(disposition)
+        assert kind == "attachment" and "filename*=UTF-8''" in disposition, disposition
+        ascii_part = disposition.split("filename=", 1)[1].split("; filename*=")[0]
+        assert parse_options_header(f"attachment; filename={ascii_part}")[1]["filename"] == fallback, disposition
+        assert params["filename"] == _printable_stem(name) + ".protected.png", disposition  # filename* wins
+
+
+def _printable_stem(name: str) -> str:
+    from pathlib import PurePath
+
+    stem = PurePath(name.replace("\\", "/")).stem
+    return "".join(c if c.isprintable() else "_" for c in stem)
+
+
+def test_a_negative_or_absurd_max_size_is_a_bad_option(client):
+    data = encode(natural_photo("coffee", (64, 48)))
+    for value in ("-5", "-1", "1.5", "abc"):
+        response = client.post("/v1/jobs", base_url=BASE, headers=auth(), data=photo(data, max_size=value))
+        assert response.status_code == 400, value
+        assert response.get_json()["error"]["code"] == "bad_option", value
+    ok = client.post("/v1/jobs", base_url=BASE, headers=auth(), data=photo(data, max_size="0", steps="1"))
+    assert ok.status_code == 202
+
+
+def test_synchronous_waiters_are_capped_so_quick_requests_keep_their_threads(make_app):
+    import threading
+
+    app = make_app(threads=5)  # one thread may wait on /v1/protect, four stay free
+    client = app.test_client()
+    long_photo = photo(encode(natural_photo("coins")), "coins.png", site="facebook")
+    answers = []
+    waiter = threading.Thread(target=lambda: answers.append(
+        app.test_client().post("/v1/protect", base_url=BASE, headers=auth(), data=long_photo)))
+    waiter.start()
+    jobs = app.extensions["imageprotector.jobs"]
+    deadline = time.monotonic() + 60
+    while jobs.running is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    second = client.post("/v1/protect", base_url=BASE, headers=auth(),
+                         data=photo(encode(natural_photo("coffee", (64, 48))), steps="2"))
+    assert second.status_code == 503 and second.get_json()["error"]["code"] == "busy"
+    assert int(second.headers["Retry-After"]) >= 1 and "/v1/jobs" in second.get_json()["error"]["message"]
+    assert jobs.queue_length == 0  # refused before it took a place in the queue
+    jobs.cancel(jobs.running.id)
+    waiter.join(60)
+    assert answers[0].status_code == 409 and answers[0].get_json()["error"]["code"] == "cancelled"
+
+
+def test_hello_proves_the_server_knows_the_token_without_revealing_it(client):
+    from companion.server.auth import server_proof
+    from tests.server.conftest import TOKEN
+
+    nonce = "00112233445566778899aabbccddeeff"
+    response = client.get(f"/v1/hello?nonce={nonce}", base_url=BASE)  # no token: the client sends none yet
+    body = response.get_json()
+    assert response.status_code == 200 and body["server"] == "imageprotector"
+    assert body["proof"] == server_proof(TOKEN, 8765, nonce)
+    assert body["proof"] != server_proof(TOKEN, 8766, nonce)  # bound to the port the client dialled
+    assert body["proof"] != server_proof("another-token", 8765, nonce)
+    assert TOKEN not in response.get_data(as_text=True)
+    for bad in ("", "xyz", "00" * 7, "00" * 65):
+        refused = client.get(f"/v1/hello?nonce={bad}", base_url=BASE)
+        assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "bad_nonce", bad
+
+
+def test_uploads_stay_in_memory(client):
+    """No temporary file is opened while a multi-megabyte upload is parsed (werkzeug spools
+    anything over 500 KB to disk by default)."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.server.conftest import multipart
+
+    noise = np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
+    data = encode(Image.fromarray(noise))
+    assert len(data) > 2 * 2**20
+    body, kind = multipart(data, "big.png", steps="1")  # bytes: the test client itself spools nothing
+    opened = _record_file_opens()
+    opened.clear()
+    _RECORDING[0] = True
+    try:
+        response = client.post("/v1/jobs", base_url=BASE, headers={**auth(), "Content-Type": kind}, data=body)
+    finally:
+        _RECORDING[0] = False
+    assert response.status_code == 202
+    written = [(path, mode) for path, mode in opened if mode and any(c in str(mode) for c in "wax+")]
+    assert not written, written
+
+
+_RECORDING = [False]
+_OPENED: list = []
+
+
+def _record_file_opens() -> list:
+    """Every file opened for writing while _RECORDING (an audit hook: installed once, never removed)."""
+    import os
+    import sys
+
+    if not getattr(_record_file_opens, "installed", False):
+        def hook(event: str, args: tuple) -> None:
+            if _RECORDING[0] and event == "open":
+                path, mode, flags = args
+                writes = isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+                if (mode and any(c in mode for c in "wax+")) or writes:
+                    _OPENED.append((path, mode or f"flags={flags:#o}"))
+
+        sys.addaudithook(hook)
+        _record_file_opens.installed = True
+    return _OPENED

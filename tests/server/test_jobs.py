@@ -80,3 +80,39 @@ def test_finished_results_expire_and_stay_within_their_byte_budget(queue_of):
     assert q.get(first.id) is None  # dropped to keep results within max_bytes
     q.ttl = 0
     assert q.get(second.id) is None  # and past its time
+
+
+def test_cancelled_queued_jobs_free_their_places_at_once(queue_of):
+    q = queue_of(size=3)  # not started: nothing leaves the queue but by cancelling
+    waiting = [q.submit(SMALL, ProtectOptions(steps=2), f"{i}.png", []) for i in range(3)]
+    with pytest.raises(QueueFull):
+        q.submit(SMALL, ProtectOptions(steps=2), "over.png", [])
+    for job in waiting:
+        q.cancel(job.id)
+    assert q.queue_length == 0
+    again = [q.submit(SMALL, ProtectOptions(steps=2), f"again-{i}.png", []) for i in range(3)]
+    assert q.queue_length == 3 and all(job.state == "queued" for job in again)
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("CUDA out of memory"), OSError("disk gone"),
+                                     ValueError("bad header in model.safetensors")])
+@pytest.mark.parametrize("preload", [True, False])
+def test_a_load_that_raises_anything_fails_jobs_and_the_worker_lives(failure, preload):
+    def load():
+        raise failure
+
+    q = JobQueue(load, size=4, preload=preload)
+    q.start()
+    try:
+        if preload:
+            wait_until(lambda: q.load_error is not None, timeout=10)
+        first = q.submit(SMALL, ProtectOptions(steps=2), "a.png", [])
+        wait_until(first.done.is_set, timeout=10)
+        assert first.state == "failed" and first.error.code == "model_unavailable"
+        assert str(failure) in first.error.message
+        assert q.load_error is not None and str(failure) in q.load_error.message
+        second = q.submit(SMALL, ProtectOptions(steps=2), "b.png", [])
+        wait_until(second.done.is_set, timeout=10)  # the worker is still there to answer
+        assert second.state == "failed" and second.error.code == "model_unavailable"
+    finally:
+        q.stop()

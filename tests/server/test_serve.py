@@ -132,3 +132,104 @@ def test_sigkill_during_a_job_then_a_clean_restart(tmp_path):
         assert status == 202 and wait_done(second, done["id"])["state"] == "done"
     finally:
         second.stop()
+
+
+def test_a_name_in_cyrillic_cjk_or_emoji_comes_back_with_its_file(server):
+    from urllib.parse import unquote
+
+    for name in ("фото.png", "写真.png", "🙂.png"):
+        body, kind = multipart(encode(natural_photo("coffee", (64, 48))), name, steps="1")
+        status, data, headers = server.request("POST", "/v1/protect", body,
+                                               {"Authorization": f"Bearer {server.token}", "Content-Type": kind})
+        assert status == 200 and data[:4] == b"\x89PNG", (name, status, data[:200])
+        stem = name.rsplit(".", 1)[0]
+        assert unquote(headers["Content-Disposition"].split("filename*=UTF-8''")[1]) == f"{stem}.protected.png"
+
+
+def long_job(server: RealServer) -> str:
+    """The id of a job that runs for tens of seconds (coins for facebook uses its whole budget)."""
+    status, job, _ = submit(server, encode(natural_photo("coins")), site="facebook", steps="200")
+    assert status == 202
+    deadline = time.monotonic() + 60
+    while server.get(f"/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {server.token}"})[1]["state"] \
+            != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return job["id"]
+
+
+def test_health_state_and_cancel_answer_while_a_full_queue_of_callers_waits(tmp_path):
+    server = RealServer(tmp_path / "config", None, "--queue-size", "8")
+    waiting: list[threading.Thread] = []
+    try:
+        running = long_job(server)
+        image = encode(natural_photo("coffee", (64, 48)))
+        body, kind = multipart(image, steps="2")
+        headers = {"Authorization": f"Bearer {server.token}", "Content-Type": kind}
+
+        def wait_for_file() -> None:
+            try:
+                server.request("POST", "/v1/protect", body, headers, timeout=120)
+            except OSError:
+                pass  # the server is stopped under it at the end
+
+        waiting = [threading.Thread(target=wait_for_file, daemon=True) for _ in range(8)]
+        for t in waiting:
+            t.start()
+        deadline = time.monotonic() + 30
+        while server.get("/v1/health", timeout=30)[1]["queue_length"] < 8:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        auth = {"Authorization": f"Bearer {server.token}"}
+        for path in ("/v1/health", f"/v1/jobs/{running}"):
+            started = time.monotonic()
+            assert server.get(path, headers=auth, timeout=1.0)[0] == 200
+            assert time.monotonic() - started < 1.0, path
+        started = time.monotonic()
+        status, cancelled, _ = server.request("DELETE", f"/v1/jobs/{running}", headers=auth, timeout=1.0)
+        assert status == 202 and time.monotonic() - started < 1.0
+    finally:
+        server.stop()
+        for t in waiting:
+            t.join(30)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_server_cleanly_even_during_a_job(tmp_path, signum):
+    server = RealServer(tmp_path / "config")
+    try:
+        long_job(server)
+        server.proc.send_signal(signum)
+        assert server.proc.wait(15) == 0
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "Traceback" not in log and "Error" not in log, log[-3000:]
+    assert "stopped" in log.splitlines()[-1]
+    with pytest.raises(OSError):  # the port is closed
+        server.get("/v1/health", timeout=2)
+
+
+def test_a_corrupt_model_file_is_reported_by_health_and_fails_jobs_with_503(tmp_path):
+    import shutil
+
+    from companion.models.registry import locate
+
+    model = tmp_path / "broken-model"
+    shutil.copytree(locate("demo").path, model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    server = RealServer(tmp_path / "config", None, "--model", str(model),
+                        ready=lambda health: health["status"] == "error")
+    try:
+        status, health = server.get("/v1/health")
+        assert health["models_loaded"] is False and health["error"]["code"] == "model_unavailable"
+        assert "safetensors" in health["error"]["message"].lower() or "model" in health["error"]["message"]
+        body, kind = multipart(encode(natural_photo("coffee", (64, 48))), steps="1")
+        status, answer, _ = server.request("POST", "/v1/protect", body,
+                                           {"Authorization": f"Bearer {server.token}", "Content-Type": kind},
+                                           timeout=30)
+        assert status == 503 and answer["error"]["code"] == "model_unavailable"
+        assert server.get("/v1/health")[1]["status"] == "error"
+    finally:
+        server.stop()
