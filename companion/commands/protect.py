@@ -59,7 +59,8 @@ def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict
     from companion.engine.imageio import read_file, write_atomic
 
     record: dict = {"input": str(photo), "output": None, "ok": False, "error": None, "steps": 0, "seconds": 0.0,
-                    "site": options.site, "refusal_rate": None, "site_refusal_rate": None, "psnr": None, "linf": None}
+                    "site": options.site, "refusal_rate": None, "site_refusal_rate": None, "psnr": None, "ssim": None,
+                    "linf": None}
     try:
         data = read_file(photo)
         with tqdm(total=options.steps, desc=photo.name, unit="step", leave=False, disable=None, file=sys.stderr) as bar:
@@ -75,7 +76,8 @@ def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict
         receipt = result.receipt
         record.update(
             output=str(out), ok=True, steps=result.steps, seconds=round(result.seconds, 2),
-            psnr=round(receipt.psnr, 2), linf=receipt.linf, width=result.size[0], height=result.size[1],
+            psnr=round(receipt.psnr, 2), ssim=round(receipt.ssim, 4), linf=receipt.linf,
+            width=result.size[0], height=result.size[1],
         )
         if options.verify:
             record.update(refusal_rate=receipt.refusal_rate, site_refusal_rate=receipt.site_refusal_rate,
@@ -92,7 +94,7 @@ def _line(record: dict) -> str:
         return f"error  {record['input']}: {record['error']} [{record['code']}]"
     text = (
         f"ok     {record['input']} -> {record['output']}  {record['width']}x{record['height']}, {record['steps']} steps, "
-        f"{record['seconds']:.1f} s, PSNR {record['psnr']:.1f} dB, Linf {record['linf']}/255"
+        f"{record['seconds']:.1f} s, PSNR {record['psnr']:.1f} dB, SSIM {record['ssim']:.3f}, Linf {record['linf']}/255"
     )
     if record["refusal_rate"] is None:
         return text + ", not verified"

@@ -159,6 +159,7 @@ def make_receipt(
         refusal_rate=min((m.refusal_rate for m in models), default=float("nan")),
         models=models,
         psnr=quality.psnr(original, decoded),
+        ssim=quality.ssim(original, decoded),
         linf=quality.linf(original, decoded),
         site=site.name if site is not None else None,
         site_refusal_rate=min((m.refusal_rate for m in site_models), default=float("nan")),

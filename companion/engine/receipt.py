@@ -35,6 +35,7 @@ class Receipt:
     models: list[ModelReceipt]
     psnr: float
     linf: int  # /255
+    ssim: float = float("nan")  # structural similarity to the original, 1.0 for identical
     site: str | None = None  # the site profile whose pipeline was replayed
     site_refusal_rate: float = float("nan")  # the lowest over the models, after that pipeline
     site_models: list[ModelReceipt] = field(default_factory=list)

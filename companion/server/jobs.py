@@ -73,7 +73,8 @@ class Job:
             r = self.result.receipt
             out["receipt"] = {
                 "refusal_rate": _number(r.refusal_rate), "site": r.site, "site_refusal_rate": _number(r.site_refusal_rate),
-                "protected": r.protected, "psnr": _number(round(r.psnr, 2)), "linf": r.linf,
+                "protected": r.protected, "psnr": _number(round(r.psnr, 2)),
+                "ssim": _number(round(r.ssim, 4)), "linf": r.linf,
                 "models": [{"model": m.model, "refusal_rate": m.refusal_rate} for m in r.models],
                 "steps": self.result.steps, "seconds": round(self.result.seconds, 2),
                 "width": self.result.size[0], "height": self.result.size[1], "format": self.result.format,

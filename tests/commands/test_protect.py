@@ -70,10 +70,11 @@ def test_json_fields_and_output_naming(tmp_path, capsys):
     src = tmp_path / "cat.png"
     src.write_bytes(encode(natural_photo("chelsea", (90, 60))))
     code, [line] = run(capsys, str(src), "--steps", "2")
-    for key in ("input", "output", "ok", "error", "steps", "seconds", "refusal_rate", "psnr", "linf"):
+    for key in ("input", "output", "ok", "error", "steps", "seconds", "refusal_rate", "psnr", "ssim", "linf"):
         assert key in line
     assert line["output"] == str(tmp_path / "cat.protected.png")
     assert line["steps"] <= 2 and 0 <= line["refusal_rate"] <= 1 and line["linf"] <= 8
+    assert 0.5 < line["ssim"] < 1  # changed, but not much
 
 
 def test_output_option_and_format(tmp_path, capsys):

@@ -128,6 +128,7 @@ def test_sync_protect_returns_the_file_with_its_receipt(client):
 
     receipt = json.loads(response.headers["X-ImageProtector-Receipt"])
     assert receipt["site"] == "instagram" and receipt["protected"] and receipt["linf"] <= 8
+    assert 0.5 < receipt["ssim"] < 1
 
 
 def test_delete_cancels_a_running_job_and_the_next_one_runs(client):
