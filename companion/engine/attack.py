@@ -38,7 +38,7 @@ import torch
 from companion.engine.judge import is_refusal
 from companion.engine.questions import SHADOW_QUESTIONS
 from companion.engine.robust import SiteViews, straight_through
-from companion.engine.targets import REFUSALS
+from companion.engine.targets import REFUSALS, TargetChoice, choose_targets
 from companion.engine.transforms import quantize
 from companion.models.base import Adapter
 
@@ -63,6 +63,8 @@ class AttackConfig:
     seed: int = 0
     questions: Sequence[str] = SHADOW_QUESTIONS
     targets: Sequence[str] = REFUSALS
+    adapt_targets: bool = True  # fit the targets to each model (targets.choose_targets); False: `targets` for all
+    targets_kept: int = 3  # how many of the likeliest refusals each model is taught
 
     @property
     def max_rms(self) -> float | None:
@@ -121,17 +123,32 @@ class ImageProtector:
         self.config = config or AttackConfig()
         self.codec = codec
         self.views = views
+        self.choices: list[TargetChoice] | None = None  # set on the first perturb when adapting
+
+    def _targets(self, image: torch.Tensor, rng: random.Random) -> list[list[str]]:
+        """Each adapter's targets: fitted to it on the clean image (once), or the configured pool."""
+        cfg = self.config
+        if not cfg.adapt_targets:
+            return [list(cfg.targets)] * len(self.adapters)
+        if self.choices is None:
+            probe = rng.sample(list(cfg.questions), k=min(4, len(cfg.questions)))
+            self.choices = [choose_targets(a, image, probe, cfg.targets, cfg.targets_kept) for a in self.adapters]
+            for choice in self.choices:
+                log.info("targets for %s: %s (own refusal heard: %s)", choice.model,
+                         "; ".join(f"{t!r} {choice.losses[t]:.2f}" for t in choice.targets), choice.elicited or "none")
+        return [c.targets for c in self.choices]
 
     def _through(self, image: torch.Tensor) -> torch.Tensor:
         """The image as the saved file will hold it: the codec's round trip in the forward
         pass, identity in the backward pass (a straight-through estimator)."""
         return image if self.codec is None else straight_through(image, self.codec)
 
-    def _loss(self, image: torch.Tensor, pairs: list[tuple[str, str]]) -> torch.Tensor:
+    def _loss(self, image: torch.Tensor, pairs: Sequence[list[tuple[str, str]]]) -> torch.Tensor:
+        """The summed loss of every adapter on its own (question, target) pairs."""
         total = image.new_zeros(())
-        for adapter in self.adapters:
+        for adapter, own in zip(self.adapters, pairs):
             x = image.to(adapter.device)
-            total = total + adapter.loss(adapter.pixel_values(x), adapter.encode(pairs)).to(image.device)
+            total = total + adapter.loss(adapter.pixel_values(x), adapter.encode(own)).to(image.device)
         return total
 
     def check_questions(self, rng: random.Random | None = None) -> list[str]:
@@ -185,11 +202,13 @@ class ImageProtector:
         succeeded = False
         confirm_at: int | None = None  # the step of the settling check, once a check has passed
         total = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+        targets = self._targets(x, random.Random(cfg.seed + 2))
         for step in range(1, total + 1):
             if cancel is not None and cancel():
                 return AttackResult(self._rounded(x, adv), step - 1, False, True, losses)
             questions = rng.sample(list(cfg.questions), k=min(cfg.questions_per_step, len(cfg.questions)))
-            pairs = [(q, rng.choice(list(cfg.targets))) for q in questions]
+            picks = [rng.random() for _ in questions]  # the same draw picks each model's own phrasing
+            pairs = [[(q, own[int(p * len(own))]) for q, p in zip(questions, picks)] for own in targets]
             view = self._through(adv)
             if self.views is not None:
                 view = self.views.sample(view, rng)

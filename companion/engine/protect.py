@@ -44,6 +44,7 @@ class ProtectOptions:
     min_psnr: float | None = 35.0  # dB; bounds the perturbation's energy as epsilon bounds its peak
     max_pixels: int = imageio.DEFAULT_MAX_PIXELS
     verify: bool = True
+    adapt_targets: bool = True  # fit the refusal targets to each model (targets.choose_targets)
 
     def validate(self) -> None:
         """Raise ProtectError("bad_option") for settings no photo could be protected with.
@@ -97,7 +98,7 @@ class Engine:
         margin = 1.0 if fmt == "jpeg" else 0.3
         min_psnr = None if opts.min_psnr is None else opts.min_psnr + margin
         config = AttackConfig(eps=opts.epsilon / 255, steps=opts.steps, seed=opts.seed, min_psnr=min_psnr,
-                              settle=ROBUST_SETTLE if opts.robust else 0.0)
+                              settle=ROBUST_SETTLE if opts.robust else 0.0, adapt_targets=opts.adapt_targets)
         # A JPEG's own rounding can wash out a small perturbation: optimise and check through it.
         jpeg_quality = _jpeg_quality(base, opts.epsilon) if fmt == "jpeg" else imageio.JPEG_QUALITY
         codec = partial(imageio.jpeg_round_trip, quality=jpeg_quality) if fmt == "jpeg" else None

@@ -52,8 +52,8 @@ def test_loss_goes_down(demo_adapter):
 def test_ensemble_sums_the_losses_of_its_adapters(demo_adapter):
     x = photo()
     pairs = [("Who is this person?", "I cannot help with this request.")]
-    single = ImageProtector([demo_adapter])._loss(x, pairs)
-    double = ImageProtector([demo_adapter, demo_adapter])._loss(x, pairs)
+    single = ImageProtector([demo_adapter])._loss(x, [pairs])
+    double = ImageProtector([demo_adapter, demo_adapter])._loss(x, [pairs, pairs])
     assert torch.allclose(double, 2 * single)
 
 
@@ -81,3 +81,15 @@ def test_step_size_decays():
     sizes = [cfg.step_size(s) for s in range(100)]
     assert sizes[0] == 2 / 255 and abs(sizes[-1] - 0.25 / 255) < 1e-9
     assert all(a >= b for a, b in zip(sizes, sizes[1:]))
+
+
+def test_targets_are_fitted_once_per_model_or_fixed_when_asked(demo_adapter):
+    fitted = ImageProtector([demo_adapter], AttackConfig(steps=2, check_every=1000))
+    fitted.perturb(photo())
+    [choice] = fitted.choices
+    assert choice.model == "demo" and len(choice.targets) == 3
+    fitted.perturb(photo())  # a continuation keeps the targets chosen on the clean photo
+    assert fitted.choices == [choice]
+    fixed = ImageProtector([demo_adapter], AttackConfig(steps=2, check_every=1000, adapt_targets=False))
+    fixed.perturb(photo())
+    assert fixed.choices is None

@@ -1,0 +1,44 @@
+"""Refusal targets fitted to the model: its own words first, then the pool's likeliest."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from companion.demo.scenes import make_scene
+from companion.engine.imageio import to_tensor
+from companion.engine.judge import is_refusal
+from companion.engine.questions import SHADOW_QUESTIONS
+from companion.engine.targets import REFUSALS, choose_targets, first_sentence
+from tests.conftest import natural_photo
+
+QUESTIONS = SHADOW_QUESTIONS[:4]
+
+
+@pytest.mark.parametrize("answer, sentence", [
+    ("I'm sorry, I can't help with that. Is there anything else", "I'm sorry, I can't help with that."),
+    ("Nope! Not this one", "Nope!"),
+    ("no full stop at all", "no full stop at all"),
+])
+def test_a_target_is_a_whole_first_sentence(answer, sentence):
+    assert first_sentence(answer) == sentence
+
+
+def test_the_likeliest_refusals_are_kept_and_ranked_by_their_loss(demo_adapter):
+    choice = choose_targets(demo_adapter, to_tensor(natural_photo("coffee", (160, 120))), QUESTIONS, keep=3)
+    assert len(choice.targets) == 3 and set(choice.losses) >= set(REFUSALS)
+    kept = [choice.losses[t] for t in choice.targets]
+    dropped = [loss for t, loss in choice.losses.items() if t not in choice.targets]
+    assert kept == sorted(kept) and max(kept) <= min(dropped)
+
+
+def test_the_models_own_refusal_is_heard_when_it_refuses_the_request(demo_adapter):
+    # The demo refuses anything asked about a photo with a face: that is when it speaks its own refusal.
+    face = make_scene(random.Random(3), face=True, opacity=1.0).image
+    choice = choose_targets(demo_adapter, to_tensor(face), QUESTIONS)
+    assert choice.elicited and all(is_refusal(t) for t in choice.elicited)
+    assert all(t in choice.losses for t in choice.elicited)
+    # Asked about a photo without a face it answers with a description: nothing is heard.
+    clean = choose_targets(demo_adapter, to_tensor(natural_photo("coffee", (160, 120))), QUESTIONS)
+    assert clean.elicited == []
