@@ -13,8 +13,9 @@ Then it protects the same photos twice for each model (the shipped demo and the 
 with the targets fitted to the model (`AttackConfig.adapt_targets`, the default: the
 model's own refusal, heard by asking it an unsafe request about the clean photo, and the
 pool's phrasings it finds likeliest) and with the paper's fixed pool. Every file is
-checked as written and after the site's pipeline on the held-out questions. Prints one
-row per photo and model, and the means.
+checked as written and after the site's pipeline on the held-out questions, beside the
+model's ceiling on that photo (engine/ceiling.py: the same questions after an unbounded
+attack). Prints one row per photo and model, and the means.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from benchmarks.photos import PHOTO_NAMES, encode_png, natural_photo  # noqa: E4
 from companion.demo import DEMO_MODEL_DIR  # noqa: E402
 from companion.demo.scenes import make_scene, sample_question  # noqa: E402
 from companion.demo.train import _optimise, scene_tensor  # noqa: E402
+from companion.engine.ceiling import measure_ceiling  # noqa: E402
 from companion.engine.protect import Engine, ProtectOptions  # noqa: E402
 from companion.engine.questions import HELD_OUT_QUESTIONS  # noqa: E402
 from companion.engine.receipt import verify  # noqa: E402
@@ -108,22 +110,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         variant = build_variant(Path(folder), args.finetune_steps)
         demo = LlavaAdapter.from_pretrained("demo", DEMO_MODEL_DIR, torch.device("cpu"), torch.float32)
-        photos = [(name, encode_png(natural_photo(name, (256, 192)))) for name in PHOTO_NAMES[: args.photos]]
+        photos = [(name, natural_photo(name, (256, 192))) for name in PHOTO_NAMES[: args.photos]]
         rows: dict[tuple[str, bool], list[tuple[float, float, int, float]]] = {}
-        print(f"{'model':<16} {'photo':<22} {'targets':<7} {'written':>7} {'after':>6} {'steps':>5} {'s':>6}")
+        ceilings: dict[str, list[float]] = {}
+        print(f"{'model':<16} {'photo':<22} {'ceiling':>7} {'targets':<7} {'written':>7} {'after':>6} {'steps':>5} "
+              f"{'s':>6}")
         for adapter in (demo, variant):
             engine = Engine([adapter])
-            for name, data in photos:
+            for name, photo in photos:
+                ceiling = measure_ceiling([adapter], photo).refusal_rate
+                ceilings.setdefault(adapter.name, []).append(ceiling)
                 for adapt in (True, False):
-                    row = protect(engine, data, site, args.steps, adapt)
+                    row = protect(engine, encode_png(photo), site, args.steps, adapt)
                     rows.setdefault((adapter.name, adapt), []).append(row)
-                    print(f"{adapter.name:<16} {name:<22} {'fitted' if adapt else 'fixed':<7} {row[0]:>7.2f} "
-                          f"{row[1]:>6.2f} {row[2]:>5} {row[3]:>6.1f}", flush=True)
+                    print(f"{adapter.name:<16} {name:<22} {ceiling:>7.2f} {'fitted' if adapt else 'fixed':<7} "
+                          f"{row[0]:>7.2f} {row[1]:>6.2f} {row[2]:>5} {row[3]:>6.1f}", flush=True)
         print(f"\nmeans over {len(photos)} photos, {site.name} pipeline at quality {site.quality[0]}:")
-        print(f"{'model':<16} {'targets':<7} {'written':>7} {'after':>6} {'median steps':>12}")
+        print(f"{'model':<16} {'ceiling':>7} {'targets':<7} {'written':>7} {'after':>6} {'after/ceiling':>13} "
+              f"{'median steps':>12}")
         for (model, adapt), values in rows.items():
-            print(f"{model:<16} {'fitted' if adapt else 'fixed':<7} {statistics.mean(v[0] for v in values):>7.3f} "
-                  f"{statistics.mean(v[1] for v in values):>6.3f} {statistics.median(v[2] for v in values):>12}")
+            ceiling = statistics.mean(ceilings[model])
+            after = statistics.mean(v[1] for v in values)
+            print(f"{model:<16} {ceiling:>7.3f} {'fitted' if adapt else 'fixed':<7} "
+                  f"{statistics.mean(v[0] for v in values):>7.3f} {after:>6.3f} {after / ceiling:>13.3f} "
+                  f"{statistics.median(v[2] for v in values):>12}")
 
 
 if __name__ == "__main__":
