@@ -6,9 +6,9 @@ multi-threaded so health and job polling are answered while a long job runs, wit
 own limits on request size and connections, and able to listen on several sockets at
 once (127.0.0.1 and ::1). Its limits are set here deliberately (README "What a local user
 can do"): connections, request threads, bodies kept in memory, idle timeouts; channel.py
-adds what its settings lack (refusal before the body, a deadline for request headers). Flask's development server is not meant to run for days; the
-process-forking servers (gunicorn) do not run on Windows and would load the model once
-per worker.
+adds what its settings lack (refusal before the body, a deadline for request headers).
+Flask's development server is not meant to run for days; the process-forking servers
+(gunicorn) do not run on Windows and would load the model once per worker.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import encode, natural_photo
 from tests.server.conftest import RealServer, multipart
 
 
