@@ -54,7 +54,8 @@ class ProtectOptions:
         if self.steps < 1:
             raise ProtectError("bad_option", f"steps must be at least 1, got {self.steps}")
         if self.max_edge is not None and self.max_edge < 0:
-            raise ProtectError("bad_option", f"max_size must be 0 (no cap) or a positive number of px, got {self.max_edge}")
+            raise ProtectError("bad_option",
+                               f"max_size must be 0 (no cap) or a positive number of px, got {self.max_edge}")
         if self.jpeg_backend not in JPEG_BACKENDS:
             raise ProtectError("bad_option", f"jpeg_backend must be one of {', '.join(JPEG_BACKENDS)}")
 

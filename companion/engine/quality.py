@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 
@@ -43,9 +45,6 @@ def ssim(original: Image.Image, protected: Image.Image) -> float:
     a, b = _pair(original, protected)
     if min(a.shape[:2]) < SSIM_WINDOW:  # the window needs at least that much image
         return 1.0 if np.array_equal(a, b) else math.nan
-    import torch
-    import torch.nn.functional as F
-
     x = torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1).unsqueeze(1)  # (3, 1, H, W)
     y = torch.from_numpy(b.astype(np.float64)).permute(2, 0, 1).unsqueeze(1)
 

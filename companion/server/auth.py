@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import os
+import re
 import secrets
 from pathlib import Path
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from http import HTTPStatus
 
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
 from waitress.utilities import Error
 
+from companion.server.app import STATUS
 from companion.server.auth import refusal
 from companion.server.config import ServerConfig
 
@@ -37,9 +39,10 @@ log = logging.getLogger(__name__)
 class Refused(Error):
     """A waitress error answered as our JSON error body (app.py's format and codes)."""
 
-    def __init__(self, code: str, message: str, status: int, reason: str) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.error_code, self.code, self.reason = code, status, reason
+        self.error_code, self.code = code, STATUS[code]  # the status the application gives the code
+        self.reason = HTTPStatus(self.code).phrase
 
     def to_response(self, ident=None):
         body = json.dumps({"error": {"code": self.error_code, "message": self.body}}).encode()
@@ -47,9 +50,6 @@ class Refused(Error):
         if self.error_code == "unauthorized":
             headers.append(("WWW-Authenticate", "Bearer"))
         return f"{self.code} {self.reason}", headers, body
-
-
-REASONS = {"bad_host": (421, "Misdirected Request"), "unauthorized": (401, "Unauthorized")}
 
 
 def guarded_parser(config: ServerConfig, token: str) -> type[HTTPRequestParser]:
@@ -62,7 +62,7 @@ def guarded_parser(config: ServerConfig, token: str) -> type[HTTPRequestParser]:
                               config.hosts, token)
             if refused is not None:
                 code, message = refused
-                self.error = Refused(code, message, *REASONS[code])
+                self.error = Refused(code, message)
                 self.completed = True  # answered now; the connection closes after the answer
                 self.body_rcv = None
 

@@ -3,9 +3,9 @@
 A job is submitted (refused with QueueFull when `size` jobs already wait; a cancelled job
 leaves the queue at once), runs when the worker takes it, reports progress from the
 engine's steps, and can be cancelled while queued or running (the engine polls between
-steps). Finished jobs keep their result for
-`ttl` seconds and within `max_bytes` in all, oldest dropped first; nothing is written to
-disk, so a killed server leaves nothing stale behind.
+steps). Finished jobs keep their result for `ttl` seconds and within `max_bytes` in all,
+oldest dropped first; nothing is written to disk, so a killed server leaves nothing stale
+behind.
 
 Whatever loading the models raises (our own error, a corrupt weights file, CUDA out of
 memory, an OSError) is kept as `load_error` for health to report, fails the jobs with

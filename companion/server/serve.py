@@ -56,13 +56,11 @@ def serve(config: ServerConfig) -> None:
     jobs = app.extensions["imageprotector.jobs"]
     listen = _listen(config.port)
     _allow_open_files(config.connection_limit + 100)
+    body_cap = config.max_upload + 2**20  # waitress's cap sits above Flask's: an oversized upload gets our JSON 413
     try:
         server = create_server(
-            app, listen=listen, threads=config.threads, ident="imageprotector",
-            # waitress's own cap sits above Flask's, so an oversized upload gets our JSON 413
-            max_request_body_size=config.max_upload + 2**20,
-            # bodies stay in memory up to the cap: a photo never goes to a temporary file
-            inbuf_overflow=config.max_upload + 2**20,
+            app, listen=listen, threads=config.threads, ident="imageprotector", max_request_body_size=body_cap,
+            inbuf_overflow=body_cap,  # bodies stay in memory up to the cap: never in a temporary file
             connection_limit=config.connection_limit,
             asyncore_use_poll=True,  # select() stops at 1024 descriptors
             channel_timeout=BODY_IDLE_TIMEOUT, cleanup_interval=BODY_IDLE_TIMEOUT / 3,
