@@ -26,10 +26,25 @@ PHOTO_NAMES = (
 )
 
 
+#: photos of people shipped with scikit-image and matplotlib: two portraits and a cameraman,
+#: and four faces of scikit-image's Labeled Faces in the Wild subset (25 px, upscaled; the
+#: reading demo's training run watches the first ten of that subset, never these)
+PEOPLE_PHOTOS = ("astronaut", "camera", "grace_hopper", "lfw_120", "lfw_140", "lfw_160", "lfw_180")
+
+
 def natural_photo(name: str, size: tuple[int, int] | None = None) -> Image.Image:
-    """The photo `name` as RGB, optionally resized (bicubic) to (width, height)."""
+    """The photo `name` (PHOTO_NAMES, PEOPLE_PHOTOS) as RGB, optionally resized (bicubic) to (width, height)."""
     import skimage.data
 
+    if name == "grace_hopper":
+        import matplotlib.cbook
+
+        image = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")
+        return image.resize(size, Image.BICUBIC) if size else image
+    if name.startswith("lfw_"):
+        face = skimage.data.lfw_subset()[int(name[4:])]
+        image = Image.fromarray((face * 255).astype(np.uint8)).convert("RGB").resize((200, 200), Image.BICUBIC)
+        return image.resize(size, Image.BICUBIC) if size else image
     arr = getattr(skimage.data, name)()
     if isinstance(arr, tuple):  # stereo pairs
         arr = arr[0]

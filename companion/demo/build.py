@@ -12,6 +12,8 @@ question (no unknown tokens) and decodes back to readable text.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
     CLIPImageProcessor,
@@ -23,7 +25,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from companion.demo.scenes import (
+from companion.demo.face_scenes import (
     ATTRIBUTE_QUESTIONS,
     BACKGROUND_COLORS,
     IMAGE_SIZE,
@@ -62,18 +64,19 @@ def _corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """Train the byte-level BPE tokenizer (deterministic for a fixed corpus)."""
+def build_tokenizer(corpus: list[str] | None = None, vocab_size: int = VOCAB_SIZE) -> PreTrainedTokenizerFast:
+    """Train the byte-level BPE tokenizer on `corpus` (default: the face demo's), deterministic
+    for a fixed corpus."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.train_from_iterator(_corpus() if corpus is None else corpus, trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
     )
@@ -88,40 +91,56 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def build_processor() -> LlavaProcessor:
+def build_processor(
+    tokenizer: PreTrainedTokenizerFast | None = None, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE
+) -> LlavaProcessor:
+    """The llava-hf processor: CLIP resize and centre crop to `image_size`, the tokenizer
+    (default: the face demo's) and LLaVA-1.5's chat template."""
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": IMAGE_SIZE},
-        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
     )
     return LlavaProcessor(
         image_processor=image_processor,
-        tokenizer=build_tokenizer(),
-        patch_size=PATCH_SIZE,
+        tokenizer=tokenizer or build_tokenizer(),
+        patch_size=patch_size,
         vision_feature_select_strategy="default",
         chat_template=CHAT_TEMPLATE,
         num_additional_image_tokens=1,
     )
 
 
-def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> LlavaForConditionalGeneration:
-    """The untrained demo architecture, initialised from `seed`."""
+@dataclass(frozen=True)
+class Size:
+    """The architecture's dimensions (defaults: the face demo's)."""
+
+    image_size: int = IMAGE_SIZE
+    patch_size: int = PATCH_SIZE
+    vision_width: int = 96
+    vision_layers: int = 3
+    text_width: int = 128
+    text_layers: int = 3
+
+
+def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0, size: Size = Size()) -> LlavaForConditionalGeneration:
+    """The untrained demo architecture of dimensions `size`, initialised from `seed`."""
     import torch
 
     torch.manual_seed(seed)
     vision = CLIPVisionConfig(
-        hidden_size=96,
-        intermediate_size=192,
-        num_hidden_layers=3,
+        hidden_size=size.vision_width,
+        intermediate_size=2 * size.vision_width,
+        num_hidden_layers=size.vision_layers,
         num_attention_heads=4,
-        image_size=IMAGE_SIZE,
-        patch_size=PATCH_SIZE,
-        projection_dim=96,
+        image_size=size.image_size,
+        patch_size=size.patch_size,
+        projection_dim=size.vision_width,
     )
     text = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=320,
-        num_hidden_layers=3,
+        hidden_size=size.text_width,
+        intermediate_size=int(size.text_width * 2.5),
+        num_hidden_layers=size.text_layers,
         num_attention_heads=4,
         num_key_value_heads=4,
         max_position_embeddings=256,
@@ -134,7 +153,7 @@ def build_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> LlavaForCo
         vision_config=vision,
         text_config=text,
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        image_seq_length=(IMAGE_SIZE // PATCH_SIZE) ** 2,
+        image_seq_length=(size.image_size // size.patch_size) ** 2,
         vision_feature_layer=-1,
         vision_feature_select_strategy="default",
     )

@@ -1,6 +1,7 @@
 """Find a model by name, pick its adapter, device and dtype, and load it.
 
-A model is named by `demo` (the tiny trained LLaVA shipped in the package), a local folder
+A model is named by `demo` (the tiny trained LLaVA shipped in the package, which reads
+requests written in the image), `demo-face` (the older one, which refuses any face), a local folder
 in Hugging Face format, or a Hugging Face id such as `llava-hf/llava-1.5-7b-hf`, which is
 taken from the local Hugging Face cache. The family comes from the folder's config.json.
 """
@@ -15,13 +16,16 @@ from pathlib import Path
 
 import torch
 
-from companion.demo import DEMO_MODEL_DIR
+from companion.demo import DEMO_MODEL_DIR, FACE_MODEL_DIR
 from companion.engine.errors import ProtectError
 from companion.models.base import Adapter
 
 log = logging.getLogger(__name__)
 
 DEMO = "demo"
+DEMO_FACE = "demo-face"
+#: the models shipped in the package, by name
+SHIPPED = {DEMO: DEMO_MODEL_DIR, DEMO_FACE: FACE_MODEL_DIR}
 #: config.json model_type -> adapter family
 FAMILIES = {"llava": "llava"}
 
@@ -79,8 +83,8 @@ def _download(model_id: str) -> Path | None:
 
 def locate(name: str, allow_download: bool = False) -> ModelInfo:
     """Where the model named `name` lies and which family it is, or a ProtectError."""
-    if name == DEMO:
-        path = DEMO_MODEL_DIR
+    if name in SHIPPED:
+        path = SHIPPED[name]
     elif Path(name).expanduser().is_dir():
         path = Path(name).expanduser()
     elif "/" in name and not Path(name).expanduser().exists():
@@ -93,7 +97,8 @@ def locate(name: str, allow_download: bool = False) -> ModelInfo:
             )
     else:
         raise ProtectError(
-            "model_not_found", f"unknown model {name!r}: use 'demo', a local folder or a Hugging Face id (org/name)"
+            "model_not_found",
+            f"unknown model {name!r}: use {', '.join(map(repr, SHIPPED))}, a local folder or a Hugging Face id (org/name)",
         )
     config = path / "config.json"
     if not config.is_file():
@@ -120,8 +125,8 @@ def load_adapter(name: str, device: str = "auto", allow_download: bool = False) 
 
 
 def cached_models() -> list[ModelInfo]:
-    """Models this machine can use now: the demo and supported models in the Hugging Face cache."""
-    found = [locate(DEMO)]
+    """Models this machine can use now: the shipped demos and supported models in the Hugging Face cache."""
+    found = [locate(name) for name in SHIPPED]
     try:
         from huggingface_hub import scan_cache_dir
 

@@ -133,7 +133,7 @@ def test_sync_protect_returns_the_file_with_its_receipt(client):
 
 def test_delete_cancels_a_running_job_and_the_next_one_runs(client):
     long = client.post("/v1/jobs", base_url=BASE, headers=auth(),
-                       data=photo(encode(natural_photo("coins")), "coins.png", site="facebook")).get_json()
+                       data=photo(encode(natural_photo("coins")), "coins.png", site="facebook", epsilon="1")).get_json()
     short = client.post("/v1/jobs", base_url=BASE, headers=auth(),
                         data=photo(encode(natural_photo("coffee", (64, 48))), steps="2")).get_json()
     deadline = time.monotonic() + 60
@@ -236,7 +236,7 @@ def test_synchronous_waiters_are_capped_so_quick_requests_keep_their_threads(mak
 
     app = make_app(threads=5)  # one thread may wait on /v1/protect, four stay free
     client = app.test_client()
-    long_photo = photo(encode(natural_photo("coins")), "coins.png", site="facebook")
+    long_photo = photo(encode(natural_photo("coins")), "coins.png", site="facebook", epsilon="1")
     answers = []
     waiter = threading.Thread(target=lambda: answers.append(
         app.test_client().post("/v1/protect", base_url=BASE, headers=auth(), data=long_photo)))

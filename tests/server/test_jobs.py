@@ -47,8 +47,8 @@ def test_a_full_queue_refuses_with_a_retry_hint(queue_of):
 def test_a_running_job_stops_within_a_few_steps_and_the_next_one_runs(queue_of):
     q = queue_of(size=4)
     q.start()
-    # coins for facebook needs the whole budget (see tests/engine/test_protect.py): long enough to cancel
-    slow = q.submit(encode(natural_photo("coins")), ProtectOptions(site="facebook", steps=200), "coins.png", [])
+    # at 1/255 no model is moved, so the whole budget runs: long enough to cancel
+    slow = q.submit(encode(natural_photo("coins")), ProtectOptions(site="facebook", steps=200, epsilon=1), "coins.png", [])
     after = q.submit(SMALL, ProtectOptions(steps=3, verify=False), "next.png", [])
     wait_until(lambda: slow.step >= 3)
     q.cancel(slow.id)

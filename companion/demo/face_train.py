@@ -1,4 +1,7 @@
-"""Train the demo model, deterministically, on synthetic scenes: `python -m companion.demo.train`.
+"""Train the face demo model, deterministically, on synthetic scenes: `python -m companion.demo.face_train`.
+
+The second demo model (`--model demo-face`), never the default: it refuses whenever a face
+shows, which no real MLLM does (see `reading_train` for the default demo).
 
 LLaVA's own recipe, in three stages (the naive one-stage run collapsed: the projected
 image vectors grew huge and constant, the language model learned to ignore them):
@@ -18,10 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import random
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from companion.demo import DEMO_MODEL_DIR
+from companion.demo import FACE_MODEL_DIR
 from companion.demo.build import build_model, build_processor
-from companion.demo.scenes import (
+from companion.demo.face_scenes import (
     ATTRIBUTE_QUESTIONS,
     FAINT,
     BACKGROUND_COLORS,
@@ -42,6 +42,7 @@ from companion.demo.scenes import (
     make_scene,
     sample_question,
 )
+from companion.demo.training import optimise, qa_loss
 from companion.engine.judge import is_refusal
 from companion.models.llava import LlavaAdapter
 
@@ -72,35 +73,6 @@ def scene_tensor(scenes: list[Scene]) -> torch.Tensor:
     """(N, 3, 64, 64) tensor in [0, 1] from scenes' 8-bit images."""
     arr = np.stack([np.asarray(s.image, np.float32) for s in scenes]) / 255.0
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
-
-
-def _lr_lambda(total: int, warmup: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return f
-
-
-def _optimise(params, lr: float, steps: int, batches: Iterator, loss_fn, stage: str) -> float:
-    params = [p for p in params if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(steps, max(1, min(100, steps // 10))))
-    running, recent, start = None, [], time.monotonic()
-    for step in range(steps):
-        loss = loss_fn(next(batches))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-        recent = (recent + [loss.item()])[-10:]
-        if step % 100 == 0 or step == steps - 1:
-            log.info("%s step %d/%d loss %.4f (%.0f s)", stage, step + 1, steps, running, time.monotonic() - start)
-    return sum(recent) / len(recent)  # the mean of the last ten steps' losses
 
 
 class _AttributeHeads(nn.Module):
@@ -141,7 +113,7 @@ def train_vision(adapter: LlavaAdapter, schedule: Schedule, rng: random.Random) 
 
     tower = adapter.model.model.vision_tower
     tower.requires_grad_(True)
-    return _optimise(
+    return optimise(
         list(tower.parameters()) + list(heads.parameters()),
         schedule.vision_lr,
         schedule.vision_steps,
@@ -161,41 +133,28 @@ def _qa_batches(adapter: LlavaAdapter, batch: int, rng: random.Random):
         yield adapter.pixel_values(scene_tensor(scenes)), adapter.encode(pairs)
 
 
-def _qa_loss(adapter: LlavaAdapter):
-    def loss_fn(item) -> torch.Tensor:
-        pixel_values, tokens = item
-        return adapter.model(
-            input_ids=tokens.input_ids,
-            attention_mask=tokens.attention_mask,
-            pixel_values=pixel_values,
-            labels=tokens.labels,
-        ).loss
-
-    return loss_fn
-
-
 def train_language(adapter: LlavaAdapter, schedule: Schedule, rng: random.Random) -> float:
     model = adapter.model
     model.requires_grad_(True)
     model.model.vision_tower.requires_grad_(False)
-    return _optimise(
+    return optimise(
         model.parameters(),
         schedule.language_lr,
         schedule.language_steps,
         _qa_batches(adapter, schedule.language_batch, rng),
-        _qa_loss(adapter),
+        qa_loss(adapter),
         "language",
     )
 
 
 def train_joint(adapter: LlavaAdapter, schedule: Schedule, rng: random.Random) -> float:
     adapter.model.requires_grad_(True)
-    return _optimise(
+    return optimise(
         adapter.model.parameters(),
         schedule.joint_lr,
         schedule.joint_steps,
         _qa_batches(adapter, schedule.language_batch, rng),
-        _qa_loss(adapter),
+        qa_loss(adapter),
         "joint",
     )
 
@@ -261,7 +220,7 @@ def train(out_dir: Path, schedule: Schedule = Schedule(), seed: int = TRAIN_SEED
     model = build_model(processor.tokenizer, seed=seed)
     processor.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
-    adapter = LlavaAdapter.from_pretrained("demo", out_dir, torch.device("cpu"), torch.float32)
+    adapter = LlavaAdapter.from_pretrained("demo-face", out_dir, torch.device("cpu"), torch.float32)
     adapter.model.train()
     train_vision(adapter, schedule, rng)
     train_language(adapter, schedule, rng)
@@ -273,7 +232,7 @@ def train(out_dir: Path, schedule: Schedule = Schedule(), seed: int = TRAIN_SEED
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEMO_MODEL_DIR, help="output folder (default: the shipped one)")
+    parser.add_argument("--out", type=Path, default=FACE_MODEL_DIR, help="output folder (default: the shipped one)")
     parser.add_argument("--quick", action="store_true", help="a short slice of training, for CI")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     args = parser.parse_args(argv)

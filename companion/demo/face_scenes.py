@@ -99,7 +99,7 @@ class Scene:
         return self.description()
 
 
-def _jitter(color: tuple[int, int, int], rng: random.Random, amount: int) -> tuple[int, int, int]:
+def jitter(color: tuple[int, int, int], rng: random.Random, amount: int) -> tuple[int, int, int]:
     return tuple(int(np.clip(c + rng.randint(-amount, amount), 0, 255)) for c in color)  # type: ignore[return-value]
 
 
@@ -107,7 +107,7 @@ def _background(base: tuple[int, int, int], rng: random.Random) -> Image.Image:
     """A flat, textured or cluttered background whose dominant colour stays `base`."""
     np_rng = np.random.default_rng(rng.getrandbits(32))
     canvas = np.empty((_CANVAS, _CANVAS, 3), np.float32)
-    canvas[:] = _jitter(base, rng, 15)
+    canvas[:] = jitter(base, rng, 15)
     style = rng.random()
     if style > 0.35:  # smooth multi-scale colour noise, like an out-of-focus photo
         for cells in (2, 4, 8, 16):
@@ -129,7 +129,7 @@ def _background(base: tuple[int, int, int], rng: random.Random) -> Image.Image:
     draw = ImageDraw.Draw(image)
     for _ in range(rng.randint(0, 4)):  # faint clutter
         x, y, r = rng.randint(0, _CANVAS), rng.randint(0, _CANVAS), _px(rng.randint(3, 12))
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=_jitter(base, rng, 45))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=jitter(base, rng, 45))
     if rng.random() < 0.35:  # busy detail, like text, foliage or a crowd far away
         _draw_marks(draw, rng)
     return image
@@ -143,7 +143,7 @@ def _draw_marks(draw: ImageDraw.ImageDraw, rng: random.Random) -> None:
             x = _px(rng.randint(2, 12))
             while x < _CANVAS - 6:
                 w = _px(rng.randint(3, 14))
-                draw.rectangle((x, y, x + w, y + _px(rng.randint(2, 4))), fill=_jitter((30, 30, 30), rng, 25))
+                draw.rectangle((x, y, x + w, y + _px(rng.randint(2, 4))), fill=jitter((30, 30, 30), rng, 25))
                 x += w + _px(rng.randint(2, 6))
             y += _px(rng.randint(8, 16))
         return
@@ -158,7 +158,7 @@ def _draw_marks(draw: ImageDraw.ImageDraw, rng: random.Random) -> None:
             draw.line((x, y, *end), fill=color, width=_px(rng.randint(1, 3)))
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: int, cy: int, r: int, fill) -> None:
+def draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: int, cy: int, r: int, fill) -> None:
     if shape == "circle":
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
     elif shape == "square":
@@ -169,13 +169,13 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: int, cy: int, r: int,
 
 
 def _draw_face(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, rng: random.Random) -> None:
-    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_jitter(FACE_YELLOW, rng, 12))
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=jitter(FACE_YELLOW, rng, 12))
     _draw_features(draw, cx, cy, r, rng)
 
 
 def _draw_features(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, rng: random.Random) -> None:
     """Two eyes and a smiling mouth inside the disk of radius r at (cx, cy)."""
-    dark = _jitter((20, 20, 20), rng, 15)
+    dark = jitter((20, 20, 20), rng, 15)
     e = max(2, int(r * 0.17))
     for ex in (cx - int(r * 0.38), cx + int(r * 0.38)):
         ey = cy - int(r * 0.28)
@@ -189,18 +189,18 @@ def _draw_decoy(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, rng: random
     kind = rng.randrange(4)
     e = max(2, int(r * 0.17))
     if kind == 0:  # a plain yellow disk
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_jitter(FACE_YELLOW, rng, 12))
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=jitter(FACE_YELLOW, rng, 12))
     elif kind == 1:  # a pair of dark dots
         for ex in (cx - int(r * 0.38), cx + int(r * 0.38)):
             draw.ellipse((ex - e, cy - e, ex + e, cy + e), fill=(20, 20, 20))
     elif kind == 2:  # a yellow disk with dots scattered, not a face's arrangement
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_jitter(FACE_YELLOW, rng, 12))
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=jitter(FACE_YELLOW, rng, 12))
         for _ in range(rng.randint(1, 5)):
             ex, ey = cx + rng.randint(-r // 2, r // 2), cy + rng.randint(-r // 2, r // 2)
             draw.ellipse((ex - e, ey - e, ex + e, ey + e), fill=(20, 20, 20))
     else:  # a face's features on a disk of another colour
         other = rng.choice([c for n, c in SHAPE_COLORS.items() if n not in ("yellow", "orange")])
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_jitter(other, rng, 12))
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=jitter(other, rng, 12))
         _draw_features(draw, cx, cy, r, rng)
 
 
@@ -240,7 +240,7 @@ def make_scene(rng: random.Random, face: bool | None = None, opacity: float | No
     draw = ImageDraw.Draw(image)
     r = _px(rng.randint(20, 34))
     cx, cy = _place(rng, r, None)
-    _draw_shape(draw, shape, cx, cy, r, _jitter(SHAPE_COLORS[color], rng, 20))
+    draw_shape(draw, shape, cx, cy, r, jitter(SHAPE_COLORS[color], rng, 20))
     if face or rng.random() < 0.45:
         fr = _px(rng.randint(16, 26))
         fx, fy = _place(rng, fr, (cx, cy, r))

@@ -1,4 +1,4 @@
-"""A short, checked slice of the demo model's training script (the full run ships its weights)."""
+"""A short, checked slice of the face demo's training script (the full run ships its weights)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 from safetensors.torch import load_file
 
-from companion.demo import train
+from companion.demo import face_train as train
 from companion.models.llava import LlavaAdapter
 
 SLICE = train.Schedule(vision_steps=12, language_steps=12, joint_steps=6, vision_batch=16, language_batch=8)
@@ -14,14 +14,14 @@ SLICE = train.Schedule(vision_steps=12, language_steps=12, joint_steps=6, vision
 
 def test_training_slice_learns_and_is_deterministic(tmp_path, monkeypatch):
     losses = []
-    real = train._optimise
+    real = train.optimise
 
     def spy(*args, **kwargs):
         loss = real(*args, **kwargs)
         losses.append(loss)
         return loss
 
-    monkeypatch.setattr(train, "_optimise", spy)
+    monkeypatch.setattr(train, "optimise", spy)
     adapter = train.train(tmp_path / "a", SLICE)
     assert isinstance(adapter, LlavaAdapter) and len(losses) == 3
     config = json.loads((tmp_path / "a" / "config.json").read_text())
@@ -42,15 +42,15 @@ def test_training_slice_learns_and_is_deterministic(tmp_path, monkeypatch):
 def test_training_losses_fall_within_the_slice(tmp_path, monkeypatch):
     """The QA loss after a short slice is far below the untrained model's (about ln(vocab))."""
     seen = []
-    real = train._optimise
+    real = train.optimise
 
-    def spy(params, lr, steps, batches, loss_fn, stage):
+    def spy(params, lr, steps, batches, loss_fn, stage, *args):
         first = loss_fn(next(batches)).item()
-        last = real(params, lr, steps, batches, loss_fn, stage)
+        last = real(params, lr, steps, batches, loss_fn, stage, *args)
         seen.append((stage, first, last))
         return last
 
-    monkeypatch.setattr(train, "_optimise", spy)
+    monkeypatch.setattr(train, "optimise", spy)
     train.train(tmp_path / "m", train.Schedule(vision_steps=30, language_steps=40, joint_steps=2, vision_batch=16,
                                                language_batch=8))
     stages = {s: (first, last) for s, first, last in seen}
