@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--queue-size", type=int, default=None, help="jobs that may wait (default 8)")
     p.add_argument("--lazy", action="store_true", help="load the models on the first job instead of at start")
+    p.add_argument("--idle-exit", type=float, default=None, metavar="MINUTES",
+                   help="exit after this many minutes with no request and no job (default: never)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,6 +21,6 @@ def run(args: argparse.Namespace) -> int:
     from companion.server.serve import serve
 
     config = load_config(port=args.port, models=args.model, device=args.device, queue_size=args.queue_size,
-                         preload=False if args.lazy else None)
+                         preload=False if args.lazy else None, idle_exit=args.idle_exit)
     serve(config)
     return 0

@@ -51,6 +51,13 @@ class ServerConfig:
     # seconds a request's header may take to arrive, from the connection's start or the end of
     # its previous request (idle keep-alive included): slow clients are cut (channel.py)
     header_timeout: float = 10.0
+    # minutes with no request and no job after which the server exits (0: never); the native
+    # host starts companions with it, so that a model is not held in GPU memory for days
+    idle_exit: float = 0.0
+    # whether the native host (and the watcher) start a companion when none answers, and the
+    # --idle-exit minutes such a companion gets
+    autostart: bool = True
+    autostart_idle_exit: float = 30.0
     # the extension's own origins, e.g. "chrome-extension://<id>", "moz-extension://<uuid>"
     allowed_origins: list[str] = field(default_factory=list)
 
@@ -98,6 +105,8 @@ def load_config(path: Path | None = None, **flags) -> ServerConfig:
     config = replace(config, **{k: v for k, v in flags.items() if v is not None})
     if not 1 <= config.port <= 65535:
         raise ProtectError("config", f"port must be 1-65535, got {config.port}")
+    if config.idle_exit < 0:
+        raise ProtectError("config", f"idle_exit must be 0 (never) or a number of minutes, got {config.idle_exit}")
     if config.threads <= RESERVED_THREADS:
         raise ProtectError("config", f"threads must be more than {RESERVED_THREADS}, got {config.threads}")
     return config

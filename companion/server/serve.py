@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import threading
+import time
 
 from companion.server.app import create_app
 from companion.server.auth import get_token
@@ -57,9 +59,10 @@ def serve(config: ServerConfig) -> None:
     listen = _listen(config.port)
     _allow_open_files(config.connection_limit + 100)
     body_cap = config.max_upload + 2**20  # waitress's cap sits above Flask's: an oversized upload gets our JSON 413
+    activity = _Activity(app)
     try:
         server = create_server(
-            app, listen=listen, threads=config.threads, ident="imageprotector", max_request_body_size=body_cap,
+            activity, listen=listen, threads=config.threads, ident="imageprotector", max_request_body_size=body_cap,
             inbuf_overflow=body_cap,  # bodies stay in memory up to the cap: never in a temporary file
             connection_limit=config.connection_limit,
             asyncore_use_poll=True,  # select() stops at 1024 descriptors
@@ -81,6 +84,8 @@ def serve(config: ServerConfig) -> None:
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
+    if config.idle_exit > 0:
+        threading.Thread(target=_exit_when_idle, args=(activity, jobs, config.idle_exit * 60), daemon=True).start()
     log.warning("imageprotector companion listening on %s (models %s, device %s)", listen, ",".join(config.models),
                 device)
     try:
@@ -91,6 +96,30 @@ def serve(config: ServerConfig) -> None:
         jobs.stop()
         wasyncore.close_all(server.map if hasattr(server, "map") else server._map)
         log.warning("imageprotector companion stopped")
+
+
+class _Activity:
+    """The application, noting when the last request came (for --idle-exit)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.last = time.monotonic()
+
+    def __call__(self, environ, start_response):
+        self.last = time.monotonic()
+        return self.app(environ, start_response)
+
+
+def _exit_when_idle(activity: _Activity, jobs, seconds: float) -> None:
+    """Stop the server (as SIGTERM does) once nothing has been asked or run for `seconds`."""
+    while True:
+        time.sleep(min(5.0, seconds / 4))
+        if jobs.running is not None or jobs.queue_length:
+            activity.last = time.monotonic()
+        elif time.monotonic() - activity.last >= seconds:
+            log.info("idle for %.0f s: exiting (--idle-exit)", seconds)
+            signal.raise_signal(signal.SIGTERM)
+            return
 
 
 #: seconds a connection may sit with no byte of its request body arriving

@@ -1,0 +1,200 @@
+"""The native host driven exactly as a browser drives it: a child process with the caller's
+origin as its argument, framed messages on stdin, framed replies on stdout."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from PIL import Image
+
+from native_host.framing import HEADER, MAX_MESSAGE, MAX_REPLY, encode_frame, read_frame
+from native_host.origins import DEFAULT_CALLERS
+from tests.conftest import encode, natural_photo
+from tests.server.conftest import RealServer, free_port, private_config
+
+ORIGIN = DEFAULT_CALLERS[0]
+
+
+@pytest.fixture(autouse=True)
+def _private_config(tmp_path, monkeypatch):
+    yield from private_config(tmp_path / "config", monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    real = RealServer(tmp_path_factory.mktemp("host") / "config")
+    yield real
+    real.stop()
+
+
+class Browser:
+    """A host process and what it sends back, frame by frame (each frame's raw size kept)."""
+
+    def __init__(self, config_dir, port: int, origin: str = ORIGIN, autostart: bool = False, log_dir=None,
+                 token: str | None = None) -> None:
+        config_dir.mkdir(parents=True, exist_ok=True)
+        if token:
+            (config_dir / "token").write_text(token + "\n")
+        (config_dir / "config.json").write_text(f'{{"port": {port}, "autostart": {str(autostart).lower()}}}')
+        env = {**os.environ, "IMAGEPROTECTOR_CONFIG_DIR": str(config_dir), "HF_HUB_OFFLINE": "1",
+               "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+               "IMAGEPROTECTOR_LOG_DIR": str(log_dir or config_dir / "logs")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "native_host.main", origin], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        self.replies: list[tuple[int, dict]] = []
+        self._lock = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        stream = self.proc.stdout
+        while True:
+            header = stream.read(HEADER.size)
+            if len(header) < HEADER.size:
+                break
+            (length,) = HEADER.unpack(header)
+            message = read_frame(io.BytesIO(header + stream.read(length)))
+            with self._lock:
+                self.replies.append((length, message))
+                self._lock.notify_all()
+        with self._lock:
+            self.replies.append((0, {"type": "eof"}))
+            self._lock.notify_all()
+
+    def send(self, message: dict | bytes) -> None:
+        self.proc.stdin.write(message if isinstance(message, bytes) else encode_frame(message, MAX_MESSAGE))
+        self.proc.stdin.flush()
+
+    def wait_for(self, predicate, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for _, message in self.replies:
+                    if predicate(message):
+                        return message
+                left = deadline - time.monotonic()
+                assert left > 0, f"no such reply in {timeout} s: {[m for _, m in self.replies][-5:]}"
+                self._lock.wait(left)
+
+    def of(self, request_id) -> list[dict]:
+        with self._lock:
+            return [m for _, m in self.replies if m.get("id") == request_id]
+
+    def close(self) -> int:
+        self.proc.stdin.close()
+        return self.proc.wait(30)
+
+
+def test_a_12_mp_photo_comes_back_in_chunks_under_1_mib_with_progress_first(server, tmp_path):
+    browser = Browser(tmp_path / "config", server.port, token=server.token)
+    photo = encode(natural_photo("coffee", (4000, 3000)), "JPEG", quality=90)
+    browser.send({"type": "protect", "id": "big", "data": base64.b64encode(photo).decode(), "name": "big.jpg",
+                  "mime": "image/jpeg", "options": {"steps": 2, "max_size": 0}})
+    first = browser.wait_for(lambda m: m.get("id") == "big" and m["type"] in ("progress", "error"))
+    assert first["type"] == "progress", first
+    sent = time.monotonic()
+    browser.send({"type": "ping", "id": "p"})  # answered while the job runs
+    browser.wait_for(lambda m: m.get("id") == "p")
+    assert time.monotonic() - sent < 2
+    done = browser.wait_for(lambda m: m.get("id") == "big" and m["type"] in ("done", "error"), timeout=600)
+    assert done["type"] == "done", done
+    replies = browser.of("big")
+    kinds = [m["type"] for m in replies]
+    assert kinds.index("progress") < kinds.index("chunk") < kinds.index("done")
+    chunks = [m for m in replies if m["type"] == "chunk"]
+    assert len(chunks) > 1 and [c["index"] for c in chunks] == list(range(chunks[0]["count"]))
+    assert all(size < MAX_REPLY for size, m in browser.replies)
+    data = b"".join(base64.b64decode(c["data"]) for c in chunks)
+    assert hashlib.sha256(data).hexdigest() == done["sha256"] and len(data) == done["size"]
+    assert Image.open(io.BytesIO(data)).size == (4000, 3000) and done["name"] == "big.protected.jpg"
+    assert browser.close() == 0
+
+
+def test_a_photo_sent_in_chunks_is_joined_and_bad_messages_get_protocol_errors(server, tmp_path):
+    browser = Browser(tmp_path / "config", server.port, token=server.token)
+    photo = encode(natural_photo("coffee", (64, 48)))
+    half = len(photo) // 2
+    browser.send({"type": "chunk", "id": 7, "index": 1, "count": 2, "data": base64.b64encode(photo[half:]).decode()})
+    browser.send({"type": "chunk", "id": 7, "index": 0, "count": 2, "data": base64.b64encode(photo[:half]).decode()})
+    browser.send(struct.pack("=I", 9) + b"{not json")
+    browser.send({"type": "teleport", "id": "t"})
+    browser.send({"type": "protect", "id": "b", "data": "%%% not base64"})
+    browser.send({"type": "protect", "name": "no id"})
+    browser.send({"type": "protect", "id": 7, "chunks": 2, "name": "small.png", "options": {"steps": 2}})
+    done = browser.wait_for(lambda m: m.get("id") == 7 and m["type"] in ("done", "error"))
+    assert done["type"] == "done", done
+    errors = [m for _, m in browser.replies if m["type"] == "error"]
+    assert sorted(str(m["id"]) for m in errors) == ["None", "None", "b", "t"]
+    assert all(m["code"] == "protocol" for m in errors)
+    assert browser.close() == 0
+
+
+def test_an_origin_it_was_not_installed_for_is_refused(server, tmp_path):
+    browser = Browser(tmp_path / "config", server.port, origin="chrome-extension://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/")
+    refused = browser.wait_for(lambda m: m["type"] in ("error", "eof"))
+    assert refused["code"] == "origin"
+    assert browser.proc.wait(10) == 1
+
+
+def test_companion_down_with_autostart_off_is_companion_unreachable(tmp_path):
+    browser = Browser(tmp_path / "config", free_port(), autostart=False)
+    browser.send({"type": "protect", "id": "x", "data": base64.b64encode(encode(natural_photo("coffee", (32, 24))))
+                  .decode()})
+    browser.send({"type": "status", "id": "s"})
+    error = browser.wait_for(lambda m: m.get("id") == "x" and m["type"] == "error")
+    status = browser.wait_for(lambda m: m.get("id") == "s")
+    assert error["code"] == "companion_unreachable" and "autostart" in error["message"]
+    assert status["reachable"] is False and status["code"] == "companion_unreachable"
+    assert browser.close() == 0
+
+
+def test_a_wrong_token_reads_unauthorized(server, tmp_path):
+    browser = Browser(tmp_path / "config", server.port, token="not-the-servers-token")
+    browser.send({"type": "protect", "id": "w", "data": base64.b64encode(encode(natural_photo("coffee", (32, 24))))
+                  .decode()})
+    assert browser.wait_for(lambda m: m.get("id") == "w")["code"] == "unauthorized"
+    browser.close()
+
+
+def test_the_companions_errors_reach_the_page_with_their_codes(server, tmp_path):
+    browser = Browser(tmp_path / "config", server.port, token=server.token)
+    browser.send({"type": "protect", "id": "n", "data": base64.b64encode(b"this is not a photo").decode()})
+    browser.send({"type": "protect", "id": "e", "data": base64.b64encode(encode(natural_photo("coffee", (32, 24))))
+                  .decode(), "options": {"epsilon": 99}})
+    assert browser.wait_for(lambda m: m.get("id") == "n" and m["type"] == "error")["code"] == "bad_image"
+    assert browser.wait_for(lambda m: m.get("id") == "e" and m["type"] == "error")["code"] == "bad_option"
+    browser.close()
+
+
+def test_three_hosts_with_autostart_start_one_companion(tmp_path):
+    config = tmp_path / "config"
+    port = free_port()
+    browsers = [Browser(config, port, autostart=True) for _ in range(3)]
+    try:
+        for i, browser in enumerate(browsers):
+            browser.send({"type": "status", "id": f"s{i}"})
+        statuses = [b.wait_for(lambda m, i=i: m.get("id") == f"s{i}", timeout=180) for i, b in enumerate(browsers)]
+        assert all(s["reachable"] for s in statuses), statuses
+        log = (config / "logs" / "native-host.log").read_text()
+        assert log.count("starting one") == 1
+    finally:
+        for browser in browsers:
+            browser.close()
+        _stop_companion(port, config)
+
+
+def _stop_companion(port: int, config) -> None:
+    """Stop the companion a host started (it runs detached, in its own session)."""
+    import signal
+
+    out = subprocess.run(["pgrep", "-f", f"companion.cli serve --port {port}"], capture_output=True, text=True)
+    for pid in out.stdout.split():
+        os.kill(int(pid), signal.SIGTERM)
