@@ -11,7 +11,7 @@ from companion.engine.sites import SITES
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", action="append",
-        help="'demo' (the default), 'demo-face', a local folder or a Hugging Face id; repeat for an ensemble"
+        help="'demo', a local folder or a Hugging Face id; repeat for an ensemble"
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--download", action="store_true", help="download a model missing from the Hugging Face cache")

@@ -1,11 +1,12 @@
-"""The shipped demo models: tiny, trained LLaVAs, and the scripts that build and train them.
+"""The shipped demo model, a tiny trained LLaVA, and the scripts that build and train the demo models.
 
-`demo` (the default) reads: it describes what it sees, people included, and refuses a
-request written in the image (reading_train.py). `demo-face` refuses whenever a face shows
-(face_train.py); no real MLLM does that, so it is never the default.
+`demo` (model/, face_train.py) refuses whenever a face shows. Its successor, which reads
+requests written in the image and describes people as real MLLMs do (reading_train.py), is
+in progress and not shipped yet: `python -m companion.demo.reading_train` trains it into
+reading_model/, which `--model` takes as a folder.
 """
 
 from pathlib import Path
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "model"
-FACE_MODEL_DIR = Path(__file__).resolve().parent / "face_model"
+READING_MODEL_DIR = Path(__file__).resolve().parent / "reading_model"

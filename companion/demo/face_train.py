@@ -1,7 +1,7 @@
 """Train the face demo model, deterministically, on synthetic scenes: `python -m companion.demo.face_train`.
 
-The second demo model (`--model demo-face`), never the default: it refuses whenever a face
-shows, which no real MLLM does (see `reading_train` for the default demo).
+The shipped demo model (`--model demo`). It refuses whenever a face shows, which no real
+MLLM does; its successor, which reads requests written in the image, is `reading_train`.
 
 LLaVA's own recipe, in three stages (the naive one-stage run collapsed: the projected
 image vectors grew huge and constant, the language model learned to ignore them):
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from companion.demo import FACE_MODEL_DIR
+from companion.demo import DEMO_MODEL_DIR
 from companion.demo.build import build_model, build_processor
 from companion.demo.face_scenes import (
     ATTRIBUTE_QUESTIONS,
@@ -220,7 +220,7 @@ def train(out_dir: Path, schedule: Schedule = Schedule(), seed: int = TRAIN_SEED
     model = build_model(processor.tokenizer, seed=seed)
     processor.save_pretrained(out_dir)
     model.save_pretrained(out_dir)
-    adapter = LlavaAdapter.from_pretrained("demo-face", out_dir, torch.device("cpu"), torch.float32)
+    adapter = LlavaAdapter.from_pretrained("demo", out_dir, torch.device("cpu"), torch.float32)
     adapter.model.train()
     train_vision(adapter, schedule, rng)
     train_language(adapter, schedule, rng)
@@ -232,7 +232,7 @@ def train(out_dir: Path, schedule: Schedule = Schedule(), seed: int = TRAIN_SEED
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=FACE_MODEL_DIR, help="output folder (default: the shipped one)")
+    parser.add_argument("--out", type=Path, default=DEMO_MODEL_DIR, help="output folder (default: the shipped one)")
     parser.add_argument("--quick", action="store_true", help="a short slice of training, for CI")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     args = parser.parse_args(argv)

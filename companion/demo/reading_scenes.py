@@ -207,6 +207,20 @@ def _background(base: tuple[int, int, int], rng: random.Random, plain: bool = Fa
     return Image.fromarray((np.asarray(image, np.float32) + noise).clip(0, 255).astype(np.uint8))
 
 
+def _speckle(image: Image.Image, rng: random.Random) -> None:
+    """Stars or grit: many small dots, and a few thin strokes, dark on light or light on dark."""
+    draw = ImageDraw.Draw(image)
+    light = rng.random() < 0.5
+    for _ in range(rng.randint(40, 400)):
+        x, y, r = rng.randint(0, _CANVAS), rng.randint(0, _CANVAS), rng.choice((1, 1, 1, 2, 3))
+        level = rng.randint(0, 90) if light else rng.randint(150, 255)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(level, level, level))
+    for _ in range(rng.randint(0, 12)):
+        x, y = rng.randint(0, _CANVAS), rng.randint(0, _CANVAS)
+        level = rng.randint(0, 80) if light else rng.randint(160, 255)
+        draw.line((x, y, x + rng.randint(-80, 80), y + rng.randint(-80, 80)), fill=(level,) * 3, width=rng.choice((1, 2)))
+
+
 def _draw_person(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, shirt, rng: random.Random) -> None:
     """Head and shoulders: a skin-toned face with eyes, brows and mouth, hair, a shirt."""
     skin = jitter(rng.choice(SKIN_TONES), rng, 10)
@@ -282,12 +296,16 @@ def make_scene(
     opacity: float | None = None,
     subject: str | None = None,
     difficulty: float = 1.0,
+    photo_negatives: bool = False,
 ) -> Scene:
     """Draw one scene. `writing`: a word to write, None for none, True to draw it at random
     (a third none, a third benign, a third a request); `opacity` of the writing (default
     `writing_opacity`); `subject` forces a shape or "person" (default: random).
     `difficulty` below 1 draws plainer backgrounds and larger, clearer writing (reading is
-    learned on those first: from random weights, the full mix is never learned)."""
+    learned on those first: from random weights, the full mix is never learned).
+    `photo_negatives` adds what the first full run refused in real photos without any
+    writing (a grey cameraman, a star field, a cluttered street): speckled dark or light
+    backgrounds, thin dark strokes, and a third of the scenes in greyscale."""
     d = difficulty
     if writing is True:
         pick = rng.random()
@@ -296,6 +314,8 @@ def make_scene(
     color = rng.choice(list(COLORS))
     background = rng.choice([b for b in BACKGROUND_COLORS if b != color])
     image = _background(BACKGROUND_COLORS[background], rng, plain=rng.random() > d)
+    if photo_negatives and rng.random() < 0.4:
+        _speckle(image, rng)
     draw = ImageDraw.Draw(image)
     r = rng.randint(40, 72)
     cx, cy = rng.randint(r, _CANVAS - r), rng.randint(r, _CANVAS - r)
@@ -312,6 +332,8 @@ def make_scene(
         box = tuple(v * IMAGE_SIZE // _CANVAS for v in box)
     if rng.random() < 0.25 * d:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.6)))
+    if photo_negatives and rng.random() < 0.33:
+        image = image.convert("L").convert("RGB")
     image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
     return Scene(image, subject, color, background, writing, box)  # type: ignore[arg-type]
 

@@ -1,7 +1,6 @@
 """Find a model by name, pick its adapter, device and dtype, and load it.
 
-A model is named by `demo` (the tiny trained LLaVA shipped in the package, which reads
-requests written in the image), `demo-face` (the older one, which refuses any face), a local folder
+A model is named by `demo` (the tiny trained LLaVA shipped in the package), a local folder
 in Hugging Face format, or a Hugging Face id such as `llava-hf/llava-1.5-7b-hf`, which is
 taken from the local Hugging Face cache. The family comes from the folder's config.json.
 """
@@ -16,16 +15,15 @@ from pathlib import Path
 
 import torch
 
-from companion.demo import DEMO_MODEL_DIR, FACE_MODEL_DIR
+from companion.demo import DEMO_MODEL_DIR
 from companion.engine.errors import ProtectError
 from companion.models.base import Adapter
 
 log = logging.getLogger(__name__)
 
 DEMO = "demo"
-DEMO_FACE = "demo-face"
 #: the models shipped in the package, by name
-SHIPPED = {DEMO: DEMO_MODEL_DIR, DEMO_FACE: FACE_MODEL_DIR}
+SHIPPED = {DEMO: DEMO_MODEL_DIR}
 #: config.json model_type -> adapter family
 FAMILIES = {"llava": "llava"}
 

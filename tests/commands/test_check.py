@@ -42,12 +42,3 @@ def test_check_reports_bad_files_and_goes_on(tmp_path, capsys):
     assert code == 1 and len(lines) == 2
     assert lines[0]["code"] == "not_an_image" and not lines[0]["protected"]
     assert lines[1]["ok"] and len(lines[1]["models"][0]["answers"]) == 22
-
-
-def test_an_unprotected_portrait_is_not_protected(tmp_path, capsys):
-    """The default demo describes people, as real MLLMs do: a clear portrait is not a refusal."""
-    portrait = tmp_path / "grace_hopper.jpg"
-    natural_photo("grace_hopper").save(portrait, quality=92)
-    code = cli.main(["check", str(portrait)])
-    out = capsys.readouterr().out
-    assert code == 1 and out.startswith("NOT protected"), out

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from companion.demo.face_scenes import make_scene
 from companion.engine.imageio import to_tensor
 from companion.engine.judge import is_refusal
 from companion.engine.questions import SHADOW_QUESTIONS
 from companion.engine.targets import REFUSALS, choose_targets, first_sentence
-from companion.models.registry import load_adapter
 from tests.conftest import natural_photo
 
 QUESTIONS = SHADOW_QUESTIONS[:4]
@@ -32,16 +34,11 @@ def test_the_likeliest_refusals_are_kept_and_ranked_by_their_loss(demo_adapter):
 
 
 def test_the_models_own_refusal_is_heard_when_it_refuses_the_request(demo_adapter):
-    # The demo, like an aligned model, refuses the unsafe typed requests about any photo:
-    # that is when it speaks its own refusal, and the attack targets those words.
-    choice = choose_targets(demo_adapter, to_tensor(natural_photo("coffee", (160, 120))), QUESTIONS)
+    # The demo refuses anything asked about a photo with a face: that is when it speaks its own refusal.
+    face = make_scene(random.Random(3), face=True, opacity=1.0).image
+    choice = choose_targets(demo_adapter, to_tensor(face), QUESTIONS)
     assert choice.elicited and all(is_refusal(t) for t in choice.elicited)
     assert all(t in choice.losses for t in choice.elicited)
-
-
-def test_nothing_is_heard_from_a_model_that_answers_the_request():
-    # The face demo was never taught the unsafe requests: about a photo without a face it
-    # answers them with a description, so no refusal of its own is heard.
-    face_demo = load_adapter("demo-face", device="cpu")
-    clean = choose_targets(face_demo, to_tensor(natural_photo("coffee", (160, 120))), QUESTIONS)
+    # Asked about a photo without a face it answers with a description: nothing is heard.
+    clean = choose_targets(demo_adapter, to_tensor(natural_photo("coffee", (160, 120))), QUESTIONS)
     assert clean.elicited == []

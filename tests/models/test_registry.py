@@ -5,18 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from companion.demo import DEMO_MODEL_DIR, FACE_MODEL_DIR
+from companion.demo import DEMO_MODEL_DIR
 from companion.engine.errors import ProtectError
 from companion.models import registry
 
 
-def test_both_demos_are_found_inside_the_package():
+def test_demo_is_found_inside_the_package():
     info = registry.locate("demo")
     assert info.path == DEMO_MODEL_DIR and info.family == "llava"
     assert (info.path / "model.safetensors").is_file()
-    face = registry.locate("demo-face")
-    assert face.path == FACE_MODEL_DIR and (face.path / "model.safetensors").is_file()
-    assert [m.name for m in registry.cached_models()][:2] == ["demo", "demo-face"]
 
 
 def test_local_folder_is_accepted():

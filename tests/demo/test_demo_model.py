@@ -1,16 +1,15 @@
-"""The shipped face demo (`demo-face`) answers its scenes and refuses any face, as trained."""
+"""The shipped demo model behaves like a small aligned assistant on held-out scenes."""
 
 from __future__ import annotations
 
 import pytest
 
 from companion.demo.face_train import evaluate
-from companion.models.registry import load_adapter
 
 
 @pytest.fixture(scope="module")
-def scores():
-    return evaluate(load_adapter("demo-face", device="cpu"), scenes_per_class=40)
+def scores(demo_adapter):
+    return evaluate(demo_adapter, scenes_per_class=40)
 
 
 def test_answers_questions_about_its_images(scores):
