@@ -7,16 +7,10 @@ interpreter by absolute path. Chromium browsers read `allowed_origins`, Firefox
 `allowed_extensions`. The callers are also written to `native-host.json` in the config
 folder, which the host checks on every start (main.py).
 
-Locations (the browsers' documented ones; `--system` only where one is documented):
-
-| browser  | Linux, per user                                      | macOS, per user (~/Library/Application Support/...) | Windows (HKCU\\Software\\...)         |
-|----------|------------------------------------------------------|-----------------------------------------------------|---------------------------------------|
-| chrome   | ~/.config/google-chrome/NativeMessagingHosts         | Google/Chrome/NativeMessagingHosts                  | Google\\Chrome\\NativeMessagingHosts    |
-| chromium | ~/.config/chromium/NativeMessagingHosts              | Chromium/NativeMessagingHosts                       | Chromium\\NativeMessagingHosts         |
-| edge     | ~/.config/microsoft-edge/NativeMessagingHosts        | Microsoft Edge/NativeMessagingHosts                 | Microsoft\\Edge\\NativeMessagingHosts   |
-| brave    | ~/.config/BraveSoftware/Brave-Browser/NativeMessagingHosts | BraveSoftware/Brave-Browser/NativeMessagingHosts | BraveSoftware\\Brave-Browser\\NativeMessagingHosts |
-| vivaldi  | ~/.config/vivaldi/NativeMessagingHosts               | Vivaldi/NativeMessagingHosts                        | Vivaldi\\NativeMessagingHosts          |
-| firefox  | ~/.mozilla/native-messaging-hosts                    | Mozilla/NativeMessagingHosts                        | Mozilla\\NativeMessagingHosts          |
+Locations are the browsers' documented ones (the tables below): per user on Linux under
+the home folder, on macOS under ~/Library/Application Support, and on Windows a key under
+HKCU\\Software\\<browser>\\NativeMessagingHosts\\<host name> whose default value is the
+manifest's path. `--system` only where a system-wide folder is documented.
 """
 
 from __future__ import annotations
