@@ -12,8 +12,8 @@ from companion.demo import reading_train as train
 from companion.demo.reading_scenes import BENIGN_WRITING, UNSAFE_WRITING, make_scene
 from companion.models.llava import LlavaAdapter
 
-SLICE = train.Schedule(pool=40, vision_steps=6, language_steps=6, joint_steps=3, vision_batch=8, language_batch=4,
-                       check_every=0)
+SLICE = train.Schedule(pool=40, vision_steps=6, language_steps=6, joint_steps=3, polish_pool=16, polish_steps=3,
+                       vision_batch=8, language_batch=4, check_every=0)
 
 
 def test_the_scene_pool_is_the_same_for_any_number_of_processes():
