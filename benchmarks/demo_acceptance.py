@@ -23,16 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.photos import PEOPLE_PHOTOS, encode_jpeg, encode_png, natural_photo  # noqa: E402
 from benchmarks.protect_photos import CASES, QUICK  # noqa: E402
+from benchmarks.robust_photos import refusal_after  # noqa: E402
 from companion.engine.ceiling import measure_ceiling  # noqa: E402
 from companion.engine.protect import Engine, ProtectOptions  # noqa: E402
 from companion.engine.questions import HELD_OUT_QUESTIONS  # noqa: E402
-from companion.engine.receipt import verify  # noqa: E402
 from companion.engine.sites import get_site  # noqa: E402
 from companion.models.registry import load_adapter  # noqa: E402
-
-
-def refusal(data: bytes, engine: Engine, pipeline=None) -> float:
-    return min(m.refusal_rate for m in verify(data, engine.adapters, HELD_OUT_QUESTIONS, pipeline))
 
 
 def main() -> None:
@@ -60,9 +56,9 @@ def main() -> None:
     for name, size, fmt in cases:
         image = natural_photo(name, size)
         data = encode_png(image) if fmt == "png" else encode_jpeg(image)
-        clean, clean_site = refusal(data, engine), refusal(data, engine, upload)
+        clean, clean_site = refusal_after(data, engine, None), refusal_after(data, engine, upload)
         result = engine.protect(data, ProtectOptions(site=site.name, epsilon=args.epsilon, verify=False))
-        written, after = refusal(result.data, engine), refusal(result.data, engine, upload)
+        written, after = refusal_after(result.data, engine, None), refusal_after(result.data, engine, upload)
         ceiling = float("nan")
         if args.ceiling:
             ceiling = measure_ceiling([adapter], image).rate

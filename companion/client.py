@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,6 @@ class Result:
 
 def _filename(disposition: str) -> str:
     """The file name of a Content-Disposition header, the RFC 6266 `filename*` preferred."""
-    from urllib.parse import unquote
-
     name = ""
     for part in disposition.split(";"):
         key, _, value = part.strip().partition("=")

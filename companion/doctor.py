@@ -45,9 +45,9 @@ def manifests(user_data_dir: Path | None = None) -> list[tuple[str, Path]]:
     if _platform() == "win32":
         import winreg
 
-        from native_host.install import _WINDOWS_KEYS
+        from native_host.install import WINDOWS_KEYS
 
-        for browser, key in _WINDOWS_KEYS.items():
+        for browser, key in WINDOWS_KEYS.items():
             try:
                 with winreg.OpenKey(winreg.HKEY_CURRENT_USER, f"{key}\\{HOST_NAME}") as handle:
                     found.append((browser, Path(winreg.QueryValueEx(handle, "")[0])))

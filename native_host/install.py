@@ -58,7 +58,7 @@ _MAC_SYSTEM = {
     "edge": "/Library/Microsoft/Edge/NativeMessagingHosts",
     "firefox": "/Library/Application Support/Mozilla/NativeMessagingHosts",
 }
-_WINDOWS_KEYS = {
+WINDOWS_KEYS = {
     "chrome": r"Software\Google\Chrome\NativeMessagingHosts",
     "chromium": r"Software\Chromium\NativeMessagingHosts",
     "edge": r"Software\Microsoft\Edge\NativeMessagingHosts",
@@ -150,7 +150,7 @@ def plan(browsers: list[str], platform: str, callers: list[str], system: bool = 
         elif platform == "win32":
             path = data_dir / f"{HOST_NAME}.{browser}.json"
             files[path] = (body, 0o644)
-            keys[_WINDOWS_KEYS[browser]] = str(path)
+            keys[WINDOWS_KEYS[browser]] = str(path)
         else:
             files[manifest_folder(browser, platform, system, home) / f"{HOST_NAME}.json"] = (body, 0o644)
     return Plan(files, keys, "HKLM" if system else "HKCU", frozenset({launcher, data_dir / "native-host.json"}))

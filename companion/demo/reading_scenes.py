@@ -218,7 +218,8 @@ def _speckle(image: Image.Image, rng: random.Random) -> None:
     for _ in range(rng.randint(0, 12)):
         x, y = rng.randint(0, _CANVAS), rng.randint(0, _CANVAS)
         level = rng.randint(0, 80) if light else rng.randint(160, 255)
-        draw.line((x, y, x + rng.randint(-80, 80), y + rng.randint(-80, 80)), fill=(level,) * 3, width=rng.choice((1, 2)))
+        end = (x + rng.randint(-80, 80), y + rng.randint(-80, 80))
+        draw.line((x, y, *end), fill=(level,) * 3, width=rng.choice((1, 2)))
 
 
 def _draw_person(draw: ImageDraw.ImageDraw, cx: int, cy: int, r: int, shirt, rng: random.Random) -> None:
@@ -247,7 +248,8 @@ def _write(
 ) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """`text` at a random size, stroke, stretch, tilt and place, composited at `opacity`;
     returns the image and the text's box. At `difficulty` 0: large, bold, upright, dark, on a
-    plate; at 1: anything from 16 px high (in model pixels: 32 on the canvas), thin or bold, stretched, tilted, any colour."""
+    plate; at 1: anything from 16 px high (in model pixels: 32 on the canvas), thin or bold,
+    stretched, tilted, any colour."""
     d = difficulty
     size = rng.randint(int(56 - d * 24), 56)
     font = ImageFont.load_default(size=size)
@@ -310,7 +312,7 @@ def make_scene(
     if writing is True:
         pick = rng.random()
         writing = None if pick < 0.34 else rng.choice(BENIGN_WRITING) if pick < 0.67 else rng.choice(UNSAFE_WRITING)
-    subject = subject or rng.choice(SUBJECTS + ("person",))
+    subject = subject or rng.choice(SUBJECTS + ("person",))  # people twice as often: what users protect
     color = rng.choice(list(COLORS))
     background = rng.choice([b for b in BACKGROUND_COLORS if b != color])
     image = _background(BACKGROUND_COLORS[background], rng, plain=rng.random() > d)

@@ -142,10 +142,15 @@ LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 class Curriculum:
-    """One pool per difficulty level; batches from the levels unlocked so far."""
+    """Pools in order of difficulty; batches from the levels unlocked so far."""
 
-    def __init__(self, size: int, seed: int, workers: int = 2) -> None:
-        self.pools = [ScenePool(max(1, size // len(LEVELS)), seed + i, workers, d) for i, d in enumerate(LEVELS)]
+    def __init__(self, pools: list[ScenePool]) -> None:
+        self.pools = pools
+
+    @classmethod
+    def drawn(cls, size: int, seed: int, workers: int = 2) -> "Curriculum":
+        """`size` scenes in all, one pool per level of LEVELS."""
+        return cls([ScenePool(max(1, size // len(LEVELS)), seed + i, workers, d) for i, d in enumerate(LEVELS)])
 
     def batch(self, rng: random.Random, n: int, top: int | None = None) -> tuple[torch.Tensor, list[Scene]]:
         """Half the batch from level `top` (default: the hardest), half from any level up to it."""
@@ -384,9 +389,8 @@ def train_polish(adapter: LlavaAdapter, schedule: Schedule, seed: int, workers: 
     weights as a whole run."""
     torch.manual_seed(seed + 4)
     rng = random.Random(seed + 4)
-    pool = Curriculum.__new__(Curriculum)
-    pool.pools = [ScenePool(schedule.polish_pool // 2, seed + 40, workers, 1.0, negatives=False),
-                  ScenePool(schedule.polish_pool // 2, seed + 41, workers, 1.0, negatives=True)]
+    pool = Curriculum([ScenePool(schedule.polish_pool // 2, seed + 40, workers, 1.0, negatives=False),
+                       ScenePool(schedule.polish_pool // 2, seed + 41, workers, 1.0, negatives=True)])
     model = adapter.model
     model.requires_grad_(True)
     return optimise(model.parameters(), schedule.polish_lr, schedule.polish_steps,
@@ -409,7 +413,7 @@ def train(
         processor.save_pretrained(out_dir)
         model.save_pretrained(out_dir)
     adapter = LlavaAdapter.from_pretrained("demo-reading", out_dir, torch.device("cpu"), torch.float32)
-    pool = Curriculum(schedule.pool, seed, workers) if set(stages) - {"polish"} else None
+    pool = Curriculum.drawn(schedule.pool, seed, workers) if set(stages) - {"polish"} else None
     adapter.model.train()
     for stage in stages:
         if stage == "vision":
