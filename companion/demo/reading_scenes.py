@@ -16,6 +16,7 @@ one font is Pillow's own (`ImageFont.load_default`), so scenes are the same ever
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -98,13 +99,44 @@ HELD_OUT_UNSAFE_REQUESTS: tuple[str, ...] = (
 )
 
 
+#: Real photos the polish stage draws crops from (scikit-image's; none of them an acceptance
+#: photo of benchmarks/robust_photos.py or a portrait the benchmarks ask about), and the
+#: faces of scikit-image's LFW subset it shows (LFW_TRAIN_FACES; 0-9 are watched during
+#: training, 80-99 are held out for benchmarks/photos.py). Indices 100-199 are that
+#: subset's non-faces, crops of the same photos' backgrounds (190-199 watched).
+TRAIN_PHOTOS = ("gravel", "cell", "clock", "colorwheel", "horse", "logo", "microaneurysms",
+                "immunohistochemistry", "rocket", "shepp_logan_phantom")
+LFW_TRAIN_FACES = range(10, 80)
+LFW_NON_FACES = range(100, 190)
+
+
+@functools.lru_cache(maxsize=1)
+def _train_photos() -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """TRAIN_PHOTOS as RGB uint8 arrays, and the LFW training faces and non-faces (greyscale)."""
+    import skimage.data
+
+    photos = []
+    for name in TRAIN_PHOTOS:
+        arr = np.asarray(getattr(skimage.data, name)())
+        if arr.dtype == bool:
+            arr = arr.astype(np.uint8) * 255
+        photos.append(np.asarray(Image.fromarray(arr).convert("RGB")))
+    lfw = (skimage.data.lfw_subset() * 255).astype(np.uint8)
+    return photos, [lfw[i] for i in LFW_TRAIN_FACES], [lfw[i] for i in LFW_NON_FACES]
+
+
+#: Subjects of scenes that are a real photo with nothing drawn on it but writing: "photo"
+#: (a crop of one of TRAIN_PHOTOS or a photo-like texture) and "face" (an LFW face).
+PHOTO_SUBJECTS = ("photo", "face")
+
+
 @dataclass(frozen=True)
 class Scene:
     """One synthetic image and the facts a correct answer must state."""
 
     image: Image.Image
-    subject: str  # a shape or "person"
-    color: str  # the shape's colour, or the person's shirt
+    subject: str  # a shape, "person", or one of PHOTO_SUBJECTS
+    color: str  # the shape's colour, or the person's shirt (for PHOTO_SUBJECTS: the dominant colour)
     background: str
     writing: str | None  # what is written on it, if anything
     box: tuple[int, int, int, int] | None = None  # where (left, top, right, bottom), in model pixels
@@ -114,7 +146,9 @@ class Scene:
         return self.writing in UNSAFE_WRITING
 
     def description(self) -> str:
-        if self.subject == "person":
+        if self.subject in PHOTO_SUBJECTS:
+            text = "I see a photo of a person." if self.subject == "face" else f"I see a photo, mostly {self.background}."
+        elif self.subject == "person":
             text = f"I see a person in a {self.color} shirt on a {self.background} background."
         else:
             text = f"I see a {self.color} {self.subject} on a {self.background} background."
@@ -127,13 +161,13 @@ class Scene:
         if self.unsafe or kind == "unsafe":
             return REFUSAL
         if kind == "subject":
-            return "A person." if self.subject == "person" else f"A {self.subject}."
+            return "A person." if self.subject in ("person", "face") else f"A {self.subject}."
         if kind == "color":
             return f"{self.color.capitalize()}."
         if kind == "background":
             return f"{self.background.capitalize()}."
         if kind == "people":
-            return "Yes, one person." if self.subject == "person" else "No, there are no people."
+            return "Yes, one person." if self.subject in ("person", "face") else "No, there are no people."
         if kind == "text":
             return f'It says "{self.writing}".' if self.writing else "I see no writing."
         return self.description()
@@ -205,6 +239,98 @@ def _background(base: tuple[int, int, int], rng: random.Random, plain: bool = Fa
         _marks(draw, rng)
     noise = np_rng.normal(0, rng.uniform(0, 4), (_CANVAS, _CANVAS, 3))
     return Image.fromarray((np.asarray(image, np.float32) + noise).clip(0, 255).astype(np.uint8))
+
+
+def _nearest_background(pixels: np.ndarray) -> str:
+    """The BACKGROUND_COLORS name closest to the mean colour of `pixels`."""
+    mean = pixels.reshape(-1, 3).mean(axis=0)
+    return min(BACKGROUND_COLORS, key=lambda name: float(((mean - np.array(BACKGROUND_COLORS[name])) ** 2).sum()))
+
+
+def _photo_crop(rng: random.Random) -> Image.Image:
+    """A random crop of a training photo (or an LFW non-face), at 15-100% of its short side,
+    flipped, tinted by per-channel gains (grey gravel becomes green or brown ground) and
+    sometimes greyscale: the textures of ordinary photos."""
+    photos, _, non_faces = _train_photos()
+    if rng.random() < 0.2:
+        arr = np.repeat(non_faces[rng.randrange(len(non_faces))][:, :, None], 3, axis=2)
+    else:
+        arr = photos[rng.randrange(len(photos))]
+    h, w = arr.shape[:2]
+    side = max(8, int(min(h, w) * rng.uniform(0.15, 1.0)))
+    top, left = rng.randint(0, h - side), rng.randint(0, w - side)
+    crop = arr[top:top + side, left:left + side].astype(np.float32)
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    crop = crop * np.array([rng.uniform(0.6, 1.3) for _ in range(3)], np.float32)
+    image = Image.fromarray(crop.clip(0, 255).astype(np.uint8)).resize((_CANVAS, _CANVAS), Image.BICUBIC)
+    if rng.random() < 0.3:  # zoomed out: finer texture than the photo has at full view (grass, a crowd)
+        image = _tiled(image, rng.choice((2, 3, 4)))
+    return image.convert("L").convert("RGB") if rng.random() < 0.35 else image
+
+
+def _tiled(image: Image.Image, n: int) -> Image.Image:
+    """`image` shrunk n times and tiled n x n, every other tile mirrored so that no seam shows."""
+    tile = image.resize((_CANVAS // n + 1, _CANVAS // n + 1), Image.BICUBIC)
+    out = Image.new("RGB", (_CANVAS, _CANVAS))
+    for r in range(n):
+        for c in range(n):
+            t = tile.transpose(Image.FLIP_LEFT_RIGHT) if c % 2 else tile
+            out.paste(t.transpose(Image.FLIP_TOP_BOTTOM) if r % 2 else t, (c * tile.width, r * tile.height))
+    return out
+
+
+def _night_sky(rng: random.Random) -> Image.Image:
+    """Near-black with stars and small coloured smudges of galaxies, blurred a little."""
+    np_rng = np.random.default_rng(rng.getrandbits(32))
+    canvas = np.zeros((_CANVAS, _CANVAS, 3), np.float32) + rng.uniform(0, 30)
+    image = Image.fromarray(canvas.astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(rng.randint(50, 600)):
+        x, y = rng.randint(0, _CANVAS), rng.randint(0, _CANVAS)
+        r = int(1 + 9 * rng.random() ** 4)
+        color = tuple(rng.randint(60, 255) for _ in range(3))
+        draw.ellipse((x - r, y - r * rng.uniform(0.3, 1), x + r, y + r * rng.uniform(0.3, 1)), fill=color)
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5)))
+    noise = np_rng.normal(0, rng.uniform(0, 6), (_CANVAS, _CANVAS, 3))
+    return Image.fromarray((np.asarray(image, np.float32) + noise).clip(0, 255).astype(np.uint8))
+
+
+def _foliage(rng: random.Random) -> Image.Image:
+    """Grass or leaves: hundreds of short strokes in a few shades around one hue, mostly one way."""
+    base = rng.choice(((70, 140, 50), (120, 150, 60), (150, 120, 60), (60, 90, 40), (170, 170, 150)))
+    image = Image.new("RGB", (_CANVAS, _CANVAS), jitter(base, rng, 30))
+    draw = ImageDraw.Draw(image)
+    angle = rng.uniform(0, np.pi)
+    for _ in range(rng.randint(300, 1500)):
+        x, y = rng.randint(0, _CANVAS), rng.randint(0, _CANVAS)
+        a = angle + rng.gauss(0, 0.5)
+        length = rng.randint(4, 30)
+        end = (x + int(length * np.cos(a)), y + int(length * np.sin(a)))
+        draw.line((x, y, *end), fill=jitter(base, rng, 60), width=rng.choice((1, 1, 2, 3)))
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2)))
+    return image.convert("L").convert("RGB") if rng.random() < 0.35 else image
+
+
+def _real_background(rng: random.Random) -> Image.Image:
+    """What ordinary photos look like to the reader: a real photo crop, a star field or foliage."""
+    pick = rng.random()
+    if pick < 0.6:
+        return _photo_crop(rng)
+    return _night_sky(rng) if pick < 0.8 else _foliage(rng)
+
+
+def _face_photo(rng: random.Random) -> Image.Image:
+    """A close-up LFW face (greyscale, 25 px upscaled), cropped a little, sometimes tinted."""
+    _, faces, _ = _train_photos()
+    face = faces[rng.randrange(len(faces))]
+    margin = rng.randint(0, 3)
+    face = face[margin:25 - margin, margin:25 - margin]
+    image = Image.fromarray(face).convert("RGB").resize((_CANVAS, _CANVAS), Image.BICUBIC)
+    if rng.random() < 0.5:
+        tint = np.array([rng.uniform(0.8, 1.2) for _ in range(3)], np.float32)
+        image = Image.fromarray((np.asarray(image, np.float32) * tint).clip(0, 255).astype(np.uint8))
+    return image.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else image
 
 
 def _speckle(image: Image.Image, rng: random.Random) -> None:
@@ -298,16 +424,18 @@ def make_scene(
     opacity: float | None = None,
     subject: str | None = None,
     difficulty: float = 1.0,
-    photo_negatives: bool = False,
+    real_photos: bool = False,
 ) -> Scene:
     """Draw one scene. `writing`: a word to write, None for none, True to draw it at random
     (a third none, a third benign, a third a request); `opacity` of the writing (default
     `writing_opacity`); `subject` forces a shape or "person" (default: random).
     `difficulty` below 1 draws plainer backgrounds and larger, clearer writing (reading is
     learned on those first: from random weights, the full mix is never learned).
-    `photo_negatives` adds what the first full run refused in real photos without any
-    writing (a grey cameraman, a star field, a cluttered street): speckled dark or light
-    backgrounds, thin dark strokes, and a third of the scenes in greyscale."""
+    `real_photos` (the polish stage) adds what a first full run refused in real photos without
+    any writing (grass, a star field, a grey cameraman): 15% of scenes are an LFW face, 20% a
+    real photo crop or photo-like texture with nothing drawn on it, 25% such a photo behind
+    the subject; the rest are speckled a third of the time and greyscale a third. Writing,
+    requests included, goes on all of them alike."""
     d = difficulty
     if writing is True:
         pick = rng.random()
@@ -315,17 +443,30 @@ def make_scene(
     subject = subject or rng.choice(SUBJECTS + ("person",))  # people twice as often: what users protect
     color = rng.choice(list(COLORS))
     background = rng.choice([b for b in BACKGROUND_COLORS if b != color])
-    image = _background(BACKGROUND_COLORS[background], rng, plain=rng.random() > d)
-    if photo_negatives and rng.random() < 0.4:
+    photo = None
+    if real_photos:
+        pick = rng.random()
+        photo = "face" if pick < 0.15 else "photo" if pick < 0.35 else "backdrop" if pick < 0.6 else None
+    if photo == "face":
+        image = _face_photo(rng)
+    elif photo:
+        image = _real_background(rng)
+    else:
+        image = _background(BACKGROUND_COLORS[background], rng, plain=rng.random() > d)
+    if photo:
+        background = _nearest_background(np.asarray(image))
+    if photo in PHOTO_SUBJECTS:
+        subject, color = photo, background
+    elif real_photos and rng.random() < 0.4:
         _speckle(image, rng)
     draw = ImageDraw.Draw(image)
     r = rng.randint(40, 72)
     cx, cy = rng.randint(r, _CANVAS - r), rng.randint(r, _CANVAS - r)
     if subject == "person":
         _draw_person(draw, cx, cy, r, jitter(COLORS[color], rng, 20), rng)
-    else:
+    elif subject not in PHOTO_SUBJECTS:
         draw_shape(draw, subject, cx, cy, r, jitter(COLORS[color], rng, 20))
-    if rng.random() < 0.25 * d and subject != "person":  # a bystander: people never trigger a refusal
+    if rng.random() < 0.25 * d and subject in SHAPES:  # a bystander: people never trigger a refusal
         _draw_person(draw, rng.randint(0, _CANVAS), rng.randint(0, _CANVAS), rng.randint(20, 36),
                      jitter(rng.choice(list(COLORS.values())), rng, 20), rng)
     box = None
@@ -334,7 +475,7 @@ def make_scene(
         box = tuple(v * IMAGE_SIZE // _CANVAS for v in box)
     if rng.random() < 0.25 * d:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.6)))
-    if photo_negatives and rng.random() < 0.33:
+    if real_photos and not photo and rng.random() < 0.33:
         image = image.convert("L").convert("RGB")
     image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BICUBIC)
     return Scene(image, subject, color, background, writing, box)  # type: ignore[arg-type]

@@ -21,7 +21,10 @@ bound after 8-bit rounding harder to hold, so delta stays at full size.
 
 With `views` (robust.py), each step's gradient goes through a random view of the image
 as a site would serve it (expectation over transformations), and success needs both the
-file and the site's worst typical pipeline to refuse.
+file and the site's worst typical pipeline to refuse. Each step also shows the model one
+framing of the photo (framing.py: padded whole, a square anywhere, or as its processor
+crops it), so no part of the frame is left out, and each pixel's bound follows the
+photo's texture (budget.py: less on a flat sky than in foliage, never above eps).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from companion.engine.budget import pixel_bounds
+from companion.engine.framing import frame_view, is_square, padded
 from companion.engine.judge import is_refusal
 from companion.engine.questions import SHADOW_QUESTIONS
 from companion.engine.robust import SiteViews, straight_through
@@ -65,6 +70,8 @@ class AttackConfig:
     targets: Sequence[str] = REFUSALS
     adapt_targets: bool = True  # fit the targets to each model (targets.choose_targets); False: `targets` for all
     targets_kept: int = 3  # how many of the likeliest refusals each model is taught
+    whole_frame: bool = True  # optimise through the pads and crops of every model family (framing.py)
+    shaped_budget: bool = True  # less change in flat regions than in texture, within eps (budget.py)
 
     @property
     def max_rms(self) -> float | None:
@@ -124,6 +131,7 @@ class ImageProtector:
         self.codec = codec
         self.views = views
         self.choices: list[TargetChoice] | None = None  # set on the first perturb when adapting
+        self._bound: torch.Tensor | None = None  # each pixel's largest change, set by perturb
 
     def _targets(self, image: torch.Tensor, rng: random.Random) -> list[list[str]]:
         """Each adapter's targets: fitted to it on the clean image (once), or the configured pool."""
@@ -158,8 +166,11 @@ class ImageProtector:
 
     def protected(self, image: torch.Tensor, questions: Sequence[str]) -> bool:
         """Whether `image` (as the file will decode) is refused, and so is what the site's
-        worst typical pipeline makes of it when there are views."""
+        worst typical pipeline makes of it when there are views, and (whole frame) the
+        photo padded to a square as padding models see it."""
         if not self.refuses(image, questions):
+            return False
+        if self.config.whole_frame and not is_square(image) and not self.refuses(padded(image), questions):
             return False
         return self.views is None or self.refuses(self.views.worst(image), questions)
 
@@ -190,10 +201,13 @@ class ImageProtector:
         """
         cfg = self.config
         rng = random.Random(cfg.seed)
+        frame_rng = random.Random(cfg.seed + 3)
         x = image.detach()
         # The adversarial image itself is the variable (delta = adv - x), which saves a
-        # full-size addition per step; its bounds are the eps box intersected with [0, 1].
-        low, high = (x - cfg.eps).clamp(min=0), (x + cfg.eps).clamp(max=1)
+        # full-size addition per step; its bounds are each pixel's budget (at most eps)
+        # intersected with [0, 1].
+        self._bound = pixel_bounds(x, cfg.eps, cfg.shaped_budget)
+        low, high = (x - self._bound).clamp(min=0), (x + self._bound).clamp(max=1)
         adv = (x.clone() if start is None else torch.clamp(start.detach().to(x), low, high)).requires_grad_(True)
         max_norm = None if cfg.max_rms is None else cfg.max_rms * math.sqrt(x.numel())
         losses: list[float] = []
@@ -212,6 +226,8 @@ class ImageProtector:
             view = self._through(adv)
             if self.views is not None:
                 view = self.views.sample(view, rng)
+            if cfg.whole_frame:
+                view = frame_view(view, step, frame_rng)
             loss = self._loss(view, pairs)
             (grad,) = torch.autograd.grad(loss, adv)
             with torch.no_grad():  # in place: at 12 MP every full-size temporary costs
@@ -246,12 +262,12 @@ class ImageProtector:
         return AttackResult(self._rounded(x, adv), step, succeeded, False, losses)
 
     def _rounded(self, x: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
-        """adv on the 8-bit grid, within eps (whole /255) of x and above the PSNR floor.
+        """adv on the 8-bit grid, within each pixel's bound (whole /255) of x and above the PSNR floor.
 
         Rounding can add energy (a delta of 0.6/255 becomes 1/255), so the PSNR floor is
         checked again on the rounded result and delta shrunk until it holds.
         """
-        bound = math.floor(self.config.eps * 255 + 1e-6) / 255
+        bound = self._bound
         d = adv.detach() - x
         for _ in range(20):
             q = (quantize(x + d) - x).clamp(-bound, bound)

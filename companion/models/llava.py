@@ -4,7 +4,8 @@ Covers `llava-hf/llava-1.5-7b-hf`, `llava-hf/llava-1.5-13b-hf`, bakLlava and the
 demo model. The processor (CLIP image processor) resizes the shortest edge with Pillow's
 bicubic, centre-crops to a square, rescales and normalises; `pixel_values` redoes those
 steps in torch so the attack's gradient reaches every pixel of the full photo. The part of
-the photo the centre crop drops is never seen by the model, so it is left unperturbed.
+the photo the centre crop drops reaches the model through the attack's other framings
+(engine/framing.py: padded whole, squares elsewhere), so the whole frame is protected.
 """
 
 from __future__ import annotations

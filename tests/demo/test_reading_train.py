@@ -9,10 +9,18 @@ import numpy as np
 from safetensors.torch import load_file
 
 from companion.demo import reading_train as train
-from companion.demo.reading_scenes import BENIGN_WRITING, UNSAFE_WRITING, make_scene
+from companion.demo.reading_scenes import (
+    BENIGN_WRITING,
+    LFW_NON_FACES,
+    LFW_TRAIN_FACES,
+    SHAPES,
+    TRAIN_PHOTOS,
+    UNSAFE_WRITING,
+    make_scene,
+)
 from companion.models.llava import LlavaAdapter
 
-SLICE = train.Schedule(pool=40, vision_steps=6, language_steps=6, joint_steps=3, polish_pool=16, polish_steps=3,
+SLICE = train.Schedule(pool=40, vision_steps=6, language_steps=6, joint_steps=3, polish_pool=16, polish_steps=3, polish_bank=8,
                        vision_batch=8, language_batch=4, check_every=0)
 
 
@@ -34,6 +42,27 @@ def test_scenes_hold_requests_benign_words_and_people():
             assert s.answer("open") == train.REFUSAL and s.answer("people") == train.REFUSAL
     assert min(kinds.values()) >= 20
     assert any(s.subject == "person" and not s.unsafe and "person" in s.description() for s in scenes)
+
+
+def test_real_photo_scenes_show_faces_and_photos_and_people_are_never_refused():
+    rng = random.Random(1)
+    scenes = [make_scene(rng, writing=None, real_photos=True) for _ in range(60)]
+    subjects = {s.subject for s in scenes}
+    assert {"face", "photo"} <= subjects and subjects & set(SHAPES)
+    faces = [s for s in scenes if s.subject == "face"]
+    assert all(s.answer("people") == "Yes, one person." and s.answer("open") == "I see a photo of a person." for s in faces)
+    assert all(not s.unsafe for s in scenes)
+
+
+def test_training_never_sees_a_photo_the_benchmarks_ask_about():
+    from benchmarks.photos import PEOPLE_PHOTOS
+    from benchmarks.protect_photos import CASES
+
+    asked = {name for name, _, _ in CASES} | set(PEOPLE_PHOTOS)
+    assert not asked & set(TRAIN_PHOTOS) and not asked & set(train.VALIDATION_PHOTOS)
+    lfw = {int(name[4:]) for name in asked if name.startswith("lfw_")}
+    assert lfw and all(i < 100 for i in lfw)  # faces, not the subset's non-faces
+    assert not lfw & set(LFW_TRAIN_FACES) and not lfw & set(range(10)) and not lfw & set(LFW_NON_FACES)
 
 
 def test_training_slice_is_deterministic_and_saves_a_llava_hf_folder(tmp_path):

@@ -26,6 +26,16 @@ def test_result_stays_within_eps_on_the_8_bit_grid(demo_adapter):
     assert result.steps == 6 and len(result.losses) == 6
 
 
+def test_no_row_or_column_of_a_portrait_is_left_unperturbed(demo_adapter):
+    x = to_tensor(natural_photo("astronaut", (96, 128)))  # 3:4; the model's centre crop drops 32 rows
+    config = AttackConfig(steps=3, check_every=1000, min_psnr=None)
+    moved = (ImageProtector([demo_adapter], config).perturb(x).image - x).abs().amax(dim=1)[0] > 0
+    assert moved.any(dim=1).all() and moved.any(dim=0).all()
+    config.whole_frame = False  # the centre crop alone never reaches the top and bottom rows
+    moved = (ImageProtector([demo_adapter], config).perturb(x).image - x).abs().amax(dim=1)[0] > 0
+    assert not moved[:8].any() and not moved[-8:].any()
+
+
 def test_psnr_floor_holds_after_rounding(demo_adapter):
     x = photo()
     result = ImageProtector([demo_adapter], AttackConfig(steps=10, check_every=1000, min_psnr=38.0)).perturb(x)
