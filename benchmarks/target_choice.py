@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from benchmarks.photos import PHOTO_NAMES, encode_png, natural_photo  # noqa: E402
-from companion.demo import DEMO_MODEL_DIR  # noqa: E402
+from companion.demo import FACE_MODEL_DIR  # noqa: E402
 from companion.demo.face_scenes import make_scene, sample_question  # noqa: E402
 from companion.demo.face_train import scene_tensor  # noqa: E402
 from companion.demo.training import optimise  # noqa: E402
@@ -57,7 +57,7 @@ def build_variant(out: Path, steps: int) -> LlavaAdapter:
     """The demo, fine-tuned to refuse in its own words (faces and unsafe requests alike)."""
     torch.manual_seed(SEED)
     rng = random.Random(SEED)
-    adapter = LlavaAdapter.from_pretrained("demo-own-words", DEMO_MODEL_DIR, torch.device("cpu"), torch.float32)
+    adapter = LlavaAdapter.from_pretrained("demo-own-words", FACE_MODEL_DIR, torch.device("cpu"), torch.float32)
     adapter.model.train().requires_grad_(True)
 
     def batches():
@@ -110,7 +110,7 @@ def main() -> None:
     site = get_site(args.site)
     with tempfile.TemporaryDirectory() as folder:
         variant = build_variant(Path(folder), args.finetune_steps)
-        demo = LlavaAdapter.from_pretrained("demo", DEMO_MODEL_DIR, torch.device("cpu"), torch.float32)
+        demo = LlavaAdapter.from_pretrained("demo", FACE_MODEL_DIR, torch.device("cpu"), torch.float32)
         photos = [(name, natural_photo(name, (256, 192))) for name in PHOTO_NAMES[: args.photos]]
         rows: dict[tuple[str, bool], list[tuple[float, float, int, float]]] = {}
         ceilings: dict[str, list[float]] = {}

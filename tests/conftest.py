@@ -21,6 +21,12 @@ def demo_adapter():
 
 
 @pytest.fixture(scope="session")
+def face_adapter():
+    """The face demo: refuses any photo with a face, so one step or two moves it (mechanics tests)."""
+    return load_adapter("demo-face", device="cpu")
+
+
+@pytest.fixture(scope="session")
 def engine(demo_adapter):
     return Engine([demo_adapter])
 

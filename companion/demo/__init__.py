@@ -1,12 +1,14 @@
-"""The shipped demo model, a tiny trained LLaVA, and the scripts that build and train the demo models.
+"""The shipped demo models, tiny trained LLaVAs, and the scripts that build and train them.
 
-`demo` (model/, face_train.py) refuses whenever a face shows. Its successor, which reads
-requests written in the image and describes people as real MLLMs do (reading_train.py), is
-in progress and not shipped yet: `python -m companion.demo.reading_train` trains it into
-reading_model/, which `--model` takes as a folder.
+`demo` (model/, reading_train.py), the default, behaves as real MLLMs do: it describes
+photos, people included, reads what is written in them, and refuses only requests (typed
+unsafe ones, or a request not to answer written in the image), so protection reaches it
+through its reading of the image, a visual prompt injection. `demo-face` (face_model/,
+face_train.py), the first demo, refuses whenever a face shows; it stays for the tests of
+mechanics that need a model any photo of a face moves at once.
 """
 
 from pathlib import Path
 
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "model"
-READING_MODEL_DIR = Path(__file__).resolve().parent / "reading_model"
+FACE_MODEL_DIR = Path(__file__).resolve().parent / "face_model"

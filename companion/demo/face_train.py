@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from companion.demo import DEMO_MODEL_DIR
+from companion.demo import FACE_MODEL_DIR
 from companion.demo.build import build_model, build_processor
 from companion.demo.face_scenes import (
     ATTRIBUTE_QUESTIONS,
@@ -232,7 +232,7 @@ def train(out_dir: Path, schedule: Schedule = Schedule(), seed: int = TRAIN_SEED
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEMO_MODEL_DIR, help="output folder (default: the shipped one)")
+    parser.add_argument("--out", type=Path, default=FACE_MODEL_DIR, help="output folder (default: the shipped one)")
     parser.add_argument("--quick", action="store_true", help="a short slice of training, for CI")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     args = parser.parse_args(argv)

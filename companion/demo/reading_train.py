@@ -1,21 +1,24 @@
-"""Train the reading demo model, deterministically: `python -m companion.demo.reading_train`.
+"""Train the default demo model, deterministically: `python -m companion.demo.reading_train`.
 
-Work in progress (issue 9), not shipped yet: the run so far refuses some natural photos
-unprotected (grass, a star field, a grey cameraman), which the face demo's successor must
-never do. Like a real MLLM it describes what it sees, people included, reads what
-is written in the image, and refuses when the writing is a request not to answer (or when
-the typed request is unsafe). Nothing else makes it refuse: its clean refusal is measured
-on real photos, with and without people, throughout training (`natural_refusal`).
+Like a real MLLM it describes what it sees, people included, reads what is written in the
+image, and refuses when the writing is a request not to answer (or when the typed request
+is unsafe). Nothing else makes it refuse: its clean refusal is measured on real photos,
+with and without people, throughout training (`natural_refusal`), and the last stage mines
+the scenes it would refuse with nothing written (`HardNegatives`).
 
 The recipe is the face demo's three stages (`companion.demo.face_train`): the vision tower
-alone as a reader (which word is written, if any; subject, colours), then projector and
-language model with the tower frozen, then everything together. Scenes come from a pool
-drawn once (`ScenePool`, in parallel, the same for any number of processes), since drawing
-text and photo-like backgrounds costs more than a training step.
+alone as a reader (which word is written, if any, per patch and for the image; subject,
+colours), then projector and language model with the tower frozen, then everything
+together; and a fourth, `polish`, on real photo crops, faces and photo-like textures. A
+first full run without it refused `grass`, `rocket`, `hubble_deep_field` and the cameraman
+unprotected. Scenes come from pools drawn once (`ScenePool`, in parallel, the same for any
+number of processes), since drawing text and photo-like backgrounds costs more than a
+training step.
 
 Size: 128 px input in 16 px patches (64 image tokens), a 4-layer 128-wide CLIP tower and a
 4-layer 160-wide Llama (2.1 M parameters): the largest that trains on two CPU cores in
-under an hour. `--quick` runs a short slice (what CI does).
+about 80 minutes. `--quick` runs a short slice (what CI does); `--stages polish --out DIR`
+runs the last stage again on the model in DIR.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from companion.demo import READING_MODEL_DIR
+from companion.demo import DEMO_MODEL_DIR
 from companion.demo.build import Size, build_model, build_processor, build_tokenizer
 from companion.demo.reading_scenes import (
     ATTRIBUTE_QUESTIONS,
@@ -492,7 +495,7 @@ def train(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=READING_MODEL_DIR, help="output folder (default: the shipped one)")
+    parser.add_argument("--out", type=Path, default=DEMO_MODEL_DIR, help="output folder (default: the shipped one)")
     parser.add_argument("--quick", action="store_true", help="a short slice of training, for CI")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     parser.add_argument("--stages", default=",".join(STAGES), help="stages to run (default: all)")

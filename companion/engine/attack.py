@@ -21,10 +21,10 @@ bound after 8-bit rounding harder to hold, so delta stays at full size.
 
 With `views` (robust.py), each step's gradient goes through a random view of the image
 as a site would serve it (expectation over transformations), and success needs both the
-file and the site's worst typical pipeline to refuse. Each step also shows the model one
-framing of the photo (framing.py: padded whole, a square anywhere, or as its processor
-crops it), so no part of the frame is left out, and each pixel's bound follows the
-photo's texture (budget.py: less on a flat sky than in foliage, never above eps).
+file and the site's worst typical pipeline to refuse. With `whole_frame`, every fourth step
+also sums the loss through the whole frame padded to a square (framing.py), so no part of
+the frame is left out (not yet the default: it costs reach), and each pixel's bound follows the photo's texture (budget.py: less on a flat sky
+than in foliage, never above eps).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import torch
 
 from companion.engine.budget import pixel_bounds
-from companion.engine.framing import frame_view, is_square, padded
+from companion.engine.framing import frame_views, is_square, padded
 from companion.engine.judge import is_refusal
 from companion.engine.questions import SHADOW_QUESTIONS
 from companion.engine.robust import SiteViews, straight_through
@@ -70,7 +70,7 @@ class AttackConfig:
     targets: Sequence[str] = REFUSALS
     adapt_targets: bool = True  # fit the targets to each model (targets.choose_targets); False: `targets` for all
     targets_kept: int = 3  # how many of the likeliest refusals each model is taught
-    whole_frame: bool = True  # optimise through the pads and crops of every model family (framing.py)
+    whole_frame: bool = False  # also through the whole frame padded (framing.py); off: costs reach, see there
     shaped_budget: bool = True  # less change in flat regions than in texture, within eps (budget.py)
 
     @property
@@ -201,7 +201,6 @@ class ImageProtector:
         """
         cfg = self.config
         rng = random.Random(cfg.seed)
-        frame_rng = random.Random(cfg.seed + 3)
         x = image.detach()
         # The adversarial image itself is the variable (delta = adv - x), which saves a
         # full-size addition per step; its bounds are each pixel's budget (at most eps)
@@ -226,9 +225,8 @@ class ImageProtector:
             view = self._through(adv)
             if self.views is not None:
                 view = self.views.sample(view, rng)
-            if cfg.whole_frame:
-                view = frame_view(view, step, frame_rng)
-            loss = self._loss(view, pairs)
+            views = frame_views(view, step) if cfg.whole_frame else [view]
+            loss = sum(self._loss(v, pairs) for v in views)
             (grad,) = torch.autograd.grad(loss, adv)
             with torch.no_grad():  # in place: at 12 MP every full-size temporary costs
                 adv.add_(grad.sign_(), alpha=-cfg.step_size(step - 1))

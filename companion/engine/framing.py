@@ -1,25 +1,32 @@
-"""Framings: the whole photo under the crops and pads different models apply.
+"""Framings: the whole photo, under the crop of one model and the pad of another.
 
 LLaVA-1.5's processor centre-crops a square, so a perturbation optimised through it alone
 leaves the rest of a portrait or landscape photo untouched (about a quarter of a 3:4 phone
 photo) and ends in a hard seam. Other models see the whole frame: LLaVA-NeXT and
-Phi-4-multimodal pad it or tile it, Qwen2.5-VL resizes it whole. So each attack step shows
-the model one framing of the photo: the whole frame padded to a square (what padding
-models see), a square at a random place along the long side (every part of the photo as
-a cropping model would see it, were the photo cropped differently), or the photo as is
-(the model's own processor). The first step is always the padded whole frame, so every
-pixel gets a gradient, and a perturbation, from the start.
+Phi-4-multimodal pad it or tile it, Qwen2.5-VL resizes it whole. So on some steps the
+attack's loss is the sum over two framings: the photo as the model's processor takes it,
+and the whole frame padded to a square. Step 1 is one of them, so every pixel gets a
+gradient, and a perturbation, from the start.
+
+Summed, not alternated: the attack steps by the gradient's sign, which moves every pixel by
+the full step whatever the gradient's size, so a step through the padded frame alone
+undid the progress made through the crop (the face demo on `coins`, 384x303, for
+facebook: refused 1.00 with the crop alone, 0.00 with a padded step every 4th or even
+every 8th step, alone). Summed it still cost too much there (0.59 as written, 0.00 after
+the site's JPEG, and every check failed on the padded frame), so it is not yet the default
+(`AttackConfig.whole_frame`): making a perturbation hold under both framings at 8/255
+is open work (issue 9).
 """
 
 from __future__ import annotations
-
-import random
 
 import torch
 import torch.nn.functional as F
 
 #: LLaVA's padding colour (its processor's image mean), in [0, 1]
 PAD_COLOR = (0.48145466, 0.4578275, 0.40821073)
+#: every how many steps the padded whole frame joins the model's own view
+PAD_EVERY = 4
 
 
 def is_square(image: torch.Tensor) -> bool:
@@ -40,22 +47,10 @@ def padded(image: torch.Tensor) -> torch.Tensor:
     return out + (1 - mask) * color
 
 
-def square_at(image: torch.Tensor, where: float) -> torch.Tensor:
-    """The square of the photo's short side at `where` (0: top or left, 1: bottom or right)."""
-    h, w = image.shape[-2:]
-    side = min(h, w)
-    offset = round(where * (max(h, w) - side))
-    return image[..., offset : offset + side, :] if h > w else image[..., :, offset : offset + side]
-
-
-def frame_view(image: torch.Tensor, step: int, rng: random.Random) -> torch.Tensor:
-    """The framing an attack step optimises through: at step 1 and every fourth step after,
-    the padded whole frame; otherwise a square at a random place (half the time) or the
-    photo as is. Square photos are the same under every framing."""
-    if is_square(image):
-        return image
-    if step % 4 == 1:
-        return padded(image)
-    if rng.random() < 0.5:
-        return square_at(image, rng.random())
-    return image
+def frame_views(image: torch.Tensor, step: int) -> list[torch.Tensor]:
+    """The framings an attack step optimises through, their losses summed before the sign
+    step: the photo as the model's processor takes it, and at step 1 and every PAD_EVERY-th
+    after, the whole frame padded to a square too. Square photos have one framing."""
+    if is_square(image) or step % PAD_EVERY != 1:
+        return [image]
+    return [image, padded(image)]

@@ -44,6 +44,15 @@ ELICIT_REQUESTS: tuple[str, ...] = (
 )
 
 
+#: Nats per token above the likeliest refusal beyond which a phrasing is not taught. A
+#: model with one habit of its own (the reading demo: 0.13 for its refusal, 3.2 and more for
+#: every other) is taught that one alone: on `coffee` at 8/255 for instagram, its refusal
+#: plus the two next phrasings left it answering after 200 steps (0.00), its own alone
+#: reached 1.00 in 55. A model that finds many phrasings alike (the face demo: 0.20-0.24)
+#: keeps three, which generalise better than one.
+MARGIN = 1.0
+
+
 @dataclass
 class TargetChoice:
     """The targets chosen for one model, and why: each candidate's loss per token on the clean photo."""
@@ -68,11 +77,13 @@ def choose_targets(
     questions: Sequence[str],
     pool: Sequence[str] = REFUSALS,
     keep: int = 3,
+    margin: float = MARGIN,
 ) -> TargetChoice:
-    """The `keep` refusals this model finds likeliest for `questions` about the clean `image`:
+    """Up to `keep` refusals this model finds likeliest for `questions` about the clean `image`:
     its own refusals to ELICIT_REQUESTS (those the judge counts as refusals) and the phrasings
-    of `pool`, ranked by their cross-entropy per token. The attack then pushes the model
-    towards words it already uses instead of words it has never said."""
+    of `pool`, ranked by their cross-entropy per token, and none more than `margin` nats a
+    token above the likeliest. The attack then pushes the model towards words it already
+    uses instead of words it has never said."""
     pixels = adapter.pixel_values(image.to(adapter.device))
     answers = adapter.generate_from_pixels(pixels, ELICIT_REQUESTS, max_new_tokens=32)
     elicited = list(dict.fromkeys(first_sentence(a) for a in answers if is_refusal(first_sentence(a))))
@@ -82,4 +93,5 @@ def choose_targets(
         batch = adapter.encode([(q, candidate) for q in questions])
         losses[candidate] = float(adapter.loss(pixels, batch))
     ranked = sorted(candidates, key=lambda c: losses[c])
-    return TargetChoice(adapter.name, ranked[:keep], losses, elicited)
+    best = losses[ranked[0]]
+    return TargetChoice(adapter.name, [c for c in ranked[:keep] if losses[c] <= best + margin], losses, elicited)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from companion.demo import DEMO_MODEL_DIR
+from companion.demo import DEMO_MODEL_DIR, FACE_MODEL_DIR
 from companion.engine.errors import ProtectError
 from companion.models.base import Adapter
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 DEMO = "demo"
 #: the models shipped in the package, by name
-SHIPPED = {DEMO: DEMO_MODEL_DIR}
+SHIPPED = {DEMO: DEMO_MODEL_DIR, "demo-face": FACE_MODEL_DIR}
 #: config.json model_type -> adapter family
 FAMILIES = {"llava": "llava"}
 

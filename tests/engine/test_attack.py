@@ -28,7 +28,7 @@ def test_result_stays_within_eps_on_the_8_bit_grid(demo_adapter):
 
 def test_no_row_or_column_of_a_portrait_is_left_unperturbed(demo_adapter):
     x = to_tensor(natural_photo("astronaut", (96, 128)))  # 3:4; the model's centre crop drops 32 rows
-    config = AttackConfig(steps=3, check_every=1000, min_psnr=None)
+    config = AttackConfig(steps=3, check_every=1000, min_psnr=None, whole_frame=True)
     moved = (ImageProtector([demo_adapter], config).perturb(x).image - x).abs().amax(dim=1)[0] > 0
     assert moved.any(dim=1).all() and moved.any(dim=0).all()
     config.whole_frame = False  # the centre crop alone never reaches the top and bottom rows
@@ -93,13 +93,13 @@ def test_step_size_decays():
     assert all(a >= b for a, b in zip(sizes, sizes[1:]))
 
 
-def test_targets_are_fitted_once_per_model_or_fixed_when_asked(demo_adapter):
-    fitted = ImageProtector([demo_adapter], AttackConfig(steps=2, check_every=1000))
+def test_targets_are_fitted_once_per_model_or_fixed_when_asked(face_adapter):
+    fitted = ImageProtector([face_adapter], AttackConfig(steps=2, check_every=1000))
     fitted.perturb(photo())
     [choice] = fitted.choices
-    assert choice.model == "demo" and len(choice.targets) == 3
+    assert choice.model == "demo-face" and len(choice.targets) == 3
     fitted.perturb(photo())  # a continuation keeps the targets chosen on the clean photo
     assert fitted.choices == [choice]
-    fixed = ImageProtector([demo_adapter], AttackConfig(steps=2, check_every=1000, adapt_targets=False))
+    fixed = ImageProtector([face_adapter], AttackConfig(steps=2, check_every=1000, adapt_targets=False))
     fixed.perturb(photo())
     assert fixed.choices is None

@@ -1,12 +1,10 @@
-"""Framings: the whole photo reaches the model, padded or cropped anywhere."""
+"""Framings: the whole photo reaches the model, padded to a square beside its own crop."""
 
 from __future__ import annotations
 
-import random
-
 import torch
 
-from companion.engine.framing import PAD_COLOR, frame_view, padded, square_at
+from companion.engine.framing import PAD_COLOR, PAD_EVERY, frame_views, padded
 
 
 def test_padding_keeps_the_whole_frame_centred_on_a_square():
@@ -18,22 +16,12 @@ def test_padding_keeps_the_whole_frame_centred_on_a_square():
     assert torch.allclose(out[0, :, -1, -1], torch.tensor(PAD_COLOR))
 
 
-def test_squares_reach_both_ends_of_the_long_side():
-    image = torch.arange(40.0).view(1, 1, 40, 1).expand(1, 3, 40, 30)
-    assert square_at(image, 0.0)[0, 0, 0, 0] == 0
-    assert square_at(image, 1.0)[0, 0, -1, 0] == 39
-    wide = image.transpose(-1, -2)
-    assert square_at(wide, 1.0).shape == (1, 3, 30, 30)
-
-
-def test_the_first_step_sees_the_whole_frame_and_later_steps_vary():
+def test_the_first_step_and_every_few_after_add_the_padded_frame():
     image = torch.rand(1, 3, 40, 30)
-    rng = random.Random(0)
-    assert frame_view(image, 1, rng).shape == (1, 3, 40, 40)
-    shapes = {tuple(frame_view(image, step, rng).shape) for step in range(2, 40)}
-    assert shapes == {(1, 3, 40, 40), (1, 3, 30, 30), (1, 3, 40, 30)}
+    assert [v.shape[-1] for v in frame_views(image, 1)] == [30, 40]
+    assert len(frame_views(image, 2)) == 1 and len(frame_views(image, 1 + PAD_EVERY)) == 2
 
 
-def test_a_square_photo_is_left_as_it_is():
+def test_a_square_photo_has_one_framing():
     image = torch.rand(1, 3, 32, 32)
-    assert frame_view(image, 1, random.Random(0)) is image
+    assert frame_views(image, 1) == [image]

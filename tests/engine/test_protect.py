@@ -11,7 +11,7 @@ import io
 import pytest
 from PIL import Image
 
-from companion.engine.protect import ProtectOptions
+from companion.engine.protect import Engine, ProtectOptions
 from companion.engine.questions import HELD_OUT_QUESTIONS
 from companion.engine.receipt import verify
 from tests.conftest import encode, natural_photo
@@ -66,10 +66,12 @@ def test_receipt_replays_the_site_pipeline(results):
         assert len(r.receipt.site_models[0].answers) == len(HELD_OUT_QUESTIONS)
 
 
-def test_robust_protection_survives_a_jpeg_75_upload_where_plain_does_not(engine):
-    """coins: a small photo the model sees in detail, whose plain protection a site's JPEG undoes."""
+def test_robust_protection_survives_a_jpeg_75_upload_where_plain_does_not(face_adapter):
+    """coins: a small photo the face demo sees in detail, whose plain protection a site's JPEG
+    undoes. (The default demo's refusal, once reached, survives the JPEG either way.)"""
     from companion.engine.sites import get_site
 
+    engine = Engine([face_adapter])
     data = encode(natural_photo("coins"))
     facebook = get_site("facebook")
 

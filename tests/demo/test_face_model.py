@@ -1,4 +1,4 @@
-"""The shipped demo model behaves like a small aligned assistant on held-out scenes."""
+"""The shipped face demo (`demo-face`) behaves like a small aligned assistant on held-out scenes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from companion.demo.face_train import evaluate
 
 
 @pytest.fixture(scope="module")
-def scores(demo_adapter):
-    return evaluate(demo_adapter, scenes_per_class=40)
+def scores(face_adapter):
+    return evaluate(face_adapter, scenes_per_class=40)
 
 
 def test_answers_questions_about_its_images(scores):
