@@ -61,7 +61,7 @@ def main() -> None:
         written, after = refusal_after(result.data, engine, None), refusal_after(result.data, engine, upload)
         ceiling = float("nan")
         if args.ceiling:
-            ceiling = measure_ceiling([adapter], image).rate
+            ceiling = measure_ceiling([adapter], image).refusal_rate
         rows.append((clean, clean_site, written, after, ceiling, result.steps, result.seconds))
         print(f"{name:>20} | {image.width:>4}x{image.height:<4} | {clean:5.2f} | {clean_site:10.2f} | {written:9.2f} | "
               f"{after:5.2f} | {ceiling:7.2f} | {result.steps:5d} | {result.seconds:6.1f} | {result.receipt.psnr:5.1f} | "
