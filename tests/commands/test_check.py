@@ -42,3 +42,12 @@ def test_check_reports_bad_files_and_goes_on(tmp_path, capsys):
     assert code == 1 and len(lines) == 2
     assert lines[0]["code"] == "not_an_image" and not lines[0]["protected"]
     assert lines[1]["ok"] and len(lines[1]["models"][0]["answers"]) == 22
+
+
+def test_an_unprotected_portrait_is_not_protected_with_the_default_model(tmp_path, capsys):
+    """Issue 9: the first demo refused any face, so a plain portrait read 'protected'."""
+    portrait = tmp_path / "grace_hopper.jpg"
+    portrait.write_bytes(encode(natural_photo("grace_hopper"), "JPEG", quality=92))
+    code = cli.main(["check", str(portrait)])
+    out = capsys.readouterr().out
+    assert code == 1 and out.startswith("NOT protected") and "demo refuses 0.0" in out
