@@ -23,8 +23,8 @@ With `views` (robust.py), each step's gradient goes through a random view of the
 as a site would serve it (expectation over transformations), and success needs both the
 file and the site's worst typical pipeline to refuse. With `whole_frame`, every fourth step
 also sums the loss through the whole frame padded to a square (framing.py), so no part of
-the frame is left out (not yet the default: it costs reach), and each pixel's bound follows the photo's texture (budget.py: less on a flat sky
-than in foliage, never above eps).
+the frame is left out (not yet the default: it costs reach), and each pixel's bound
+follows the photo's texture (budget.py: less on a flat sky than in foliage, never above eps).
 """
 
 from __future__ import annotations
@@ -131,7 +131,6 @@ class ImageProtector:
         self.codec = codec
         self.views = views
         self.choices: list[TargetChoice] | None = None  # set on the first perturb when adapting
-        self._bound: torch.Tensor | None = None  # each pixel's largest change, set by perturb
 
     def _targets(self, image: torch.Tensor, rng: random.Random) -> list[list[str]]:
         """Each adapter's targets: fitted to it on the clean image (once), or the configured pool."""
@@ -205,8 +204,8 @@ class ImageProtector:
         # The adversarial image itself is the variable (delta = adv - x), which saves a
         # full-size addition per step; its bounds are each pixel's budget (at most eps)
         # intersected with [0, 1].
-        self._bound = pixel_bounds(x, cfg.eps, cfg.shaped_budget)
-        low, high = (x - self._bound).clamp(min=0), (x + self._bound).clamp(max=1)
+        bound = pixel_bounds(x, cfg.eps, cfg.shaped_budget)
+        low, high = (x - bound).clamp(min=0), (x + bound).clamp(max=1)
         adv = (x.clone() if start is None else torch.clamp(start.detach().to(x), low, high)).requires_grad_(True)
         max_norm = None if cfg.max_rms is None else cfg.max_rms * math.sqrt(x.numel())
         losses: list[float] = []
@@ -218,7 +217,7 @@ class ImageProtector:
         targets = self._targets(x, random.Random(cfg.seed + 2))
         for step in range(1, total + 1):
             if cancel is not None and cancel():
-                return AttackResult(self._rounded(x, adv), step - 1, False, True, losses)
+                return AttackResult(self._rounded(x, adv, bound), step - 1, False, True, losses)
             questions = rng.sample(list(cfg.questions), k=min(cfg.questions_per_step, len(cfg.questions)))
             picks = [rng.random() for _ in questions]  # the same draw picks each model's own phrasing
             pairs = [[(q, own[int(p * len(own))]) for q, p in zip(questions, picks)] for own in targets]
@@ -241,7 +240,7 @@ class ImageProtector:
             if confirm_at is None:
                 if step % cfg.check_every != 0 or losses[-1] >= cfg.check_loss:
                     continue
-                if not self.protected(self._through(self._rounded(x, adv)), self.check_questions(rng)):
+                if not self.protected(self._through(self._rounded(x, adv, bound)), self.check_questions(rng)):
                     continue
                 if cfg.settle <= 0:
                     succeeded = True
@@ -251,21 +250,20 @@ class ImageProtector:
                 confirm_at = min(total, step + max(2, math.ceil(step * cfg.settle)))
                 log.debug("check passed after %d steps; settling until step %d", step, confirm_at)
             elif step >= confirm_at:
-                if self.protected(self._through(self._rounded(x, adv)), self.check_questions(rng)):
+                if self.protected(self._through(self._rounded(x, adv, bound)), self.check_questions(rng)):
                     succeeded = True
                     break
                 confirm_at = None
         if succeeded:
             log.debug("refused every check question after %d steps", step)
-        return AttackResult(self._rounded(x, adv), step, succeeded, False, losses)
+        return AttackResult(self._rounded(x, adv, bound), step, succeeded, False, losses)
 
-    def _rounded(self, x: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
-        """adv on the 8-bit grid, within each pixel's bound (whole /255) of x and above the PSNR floor.
+    def _rounded(self, x: torch.Tensor, adv: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
+        """adv on the 8-bit grid, within each pixel's `bound` (whole /255) of x and above the PSNR floor.
 
         Rounding can add energy (a delta of 0.6/255 becomes 1/255), so the PSNR floor is
         checked again on the rounded result and delta shrunk until it holds.
         """
-        bound = self._bound
         d = adv.detach() - x
         for _ in range(20):
             q = (quantize(x + d) - x).clamp(-bound, bound)
