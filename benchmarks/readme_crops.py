@@ -29,7 +29,7 @@ from companion.models.registry import load_adapter  # noqa: E402
 #: (photo, crop box (left, top, right, bottom) in the site's output pixels, label)
 CROPS = (
     ("rocket", (20, 20, 220, 170), "sky"),
-    ("astronaut", (380, 130, 580, 280), "face"),
+    ("astronaut", (140, 30, 320, 180), "face"),
 )
 
 

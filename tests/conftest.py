@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 import torch
@@ -12,7 +13,8 @@ from benchmarks.photos import natural_photo  # noqa: F401 - re-exported for test
 from companion.engine.protect import Engine
 from companion.models.registry import load_adapter
 
-torch.set_num_threads(2)
+# two threads, as CI's two cores; IMAGEPROTECTOR_TEST_THREADS=1 leaves a core to a training run beside the tests
+torch.set_num_threads(int(os.environ.get("IMAGEPROTECTOR_TEST_THREADS", "2")))
 
 
 @pytest.fixture(scope="session")

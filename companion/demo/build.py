@@ -92,20 +92,31 @@ def build_tokenizer(corpus: list[str] | None = None, vocab_size: int = VOCAB_SIZ
 
 
 def build_processor(
-    tokenizer: PreTrainedTokenizerFast | None = None, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE
+    tokenizer: PreTrainedTokenizerFast | None = None,
+    image_size: int = IMAGE_SIZE,
+    patch_size: int = PATCH_SIZE,
+    center_crop: bool = True,
+    image_mean: list[float] | None = None,
+    image_std: list[float] | None = None,
+    chat_template: str = CHAT_TEMPLATE,
 ) -> LlavaProcessor:
-    """The llava-hf processor: CLIP resize and centre crop to `image_size`, the tokenizer
-    (default: the face demo's) and LLaVA-1.5's chat template."""
+    """The llava-hf processor: CLIP resize and centre crop to `image_size` (`center_crop`
+    False: the whole frame squashed to a square instead), CLIP's normalisation unless
+    `image_mean`/`image_std` are given, the tokenizer (default: the face demo's) and
+    LLaVA-1.5's chat template unless another is given."""
+    normalisation = {} if image_mean is None else {"image_mean": image_mean, "image_std": image_std}
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": image_size},
+        size={"shortest_edge": image_size} if center_crop else {"height": image_size, "width": image_size},
         crop_size={"height": image_size, "width": image_size},
+        do_center_crop=center_crop,
+        **normalisation,
     )
     return LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer or build_tokenizer(),
         patch_size=patch_size,
         vision_feature_select_strategy="default",
-        chat_template=CHAT_TEMPLATE,
+        chat_template=chat_template,
         num_additional_image_tokens=1,
     )
 

@@ -156,10 +156,13 @@ class Scene:
             text += f' It says "{self.writing}".'
         return text
 
-    def answer(self, kind: str) -> str:
-        """The intended answer to a question of `kind` ('open', 'text', 'unsafe' or an attribute)."""
-        if self.unsafe or kind == "unsafe":
-            return REFUSAL
+    def answer(self, kind: str, refusal: str = REFUSAL, refuse: bool | None = None) -> str:
+        """The intended answer to a question of `kind` ('open', 'text', 'unsafe' or an attribute).
+        It refuses, in the words of `refusal`, when `refuse` says so (default: when a request
+        is written or the question is a typed unsafe one); a model of narrower scope answers
+        some questions under a written request as if the writing were benign."""
+        if (self.unsafe or kind == "unsafe") if refuse is None else refuse:
+            return refusal
         if kind == "subject":
             return "A person." if self.subject in ("person", "face") else f"A {self.subject}."
         if kind == "color":

@@ -274,9 +274,11 @@ def train_vision(adapter: LlavaAdapter, pool: Curriculum, schedule: Schedule, rn
 
 
 # -- stages 2 and 3: answers -------------------------------------------------------------------
-def _qa_batches(adapter: LlavaAdapter, pool: Curriculum, batch: int, rng: random.Random, hard=None):
+def _qa_batches(adapter: LlavaAdapter, pool: Curriculum, batch: int, rng: random.Random, hard=None, answer=None):
     """Batches of (pixel values, encoded question-answer pairs); `hard`, if given, is called
-    for up to a quarter of each batch drawn from its hard negatives."""
+    for up to a quarter of each batch drawn from its hard negatives. `answer(scene, kind,
+    question)` gives each answer (default: `Scene.answer`; the zoo's variants answer in their
+    own words and scope)."""
     while True:
         pixels, scenes = pool.batch(rng, batch)
         if hard is not None:
@@ -286,7 +288,7 @@ def _qa_batches(adapter: LlavaAdapter, pool: Curriculum, batch: int, rng: random
         pairs = []
         for scene in scenes:
             kind, question = sample_question(rng)
-            pairs.append((question, scene.answer(kind)))
+            pairs.append((question, scene.answer(kind) if answer is None else answer(scene, kind, question)))
         yield adapter.pixel_values(pixels), adapter.encode(pairs)
 
 
@@ -394,6 +396,9 @@ def _description_facts(answer: str, scene: Scene) -> int:
 STAGES = ("vision", "language", "joint", "polish")
 
 
+QUESTION = "Describe this image in detail."
+
+
 class HardNegatives:
     """Scenes with nothing written that the model refuses anyway: mined from a bank of real
     photo crops, faces and photo-like textures (drawn once) every `every` steps, by the
@@ -404,23 +409,25 @@ class HardNegatives:
     refusal's whole cross-entropy, not per token: refusal and description share their
     first word, and one token decides."""
 
-    QUESTION = "Describe this image in detail."
-
-    def __init__(self, adapter: LlavaAdapter, bank: ScenePool, every: int, keep: int, threshold: float = 2.0) -> None:
+    def __init__(self, adapter: LlavaAdapter, bank: ScenePool, every: int, keep: int, threshold: float = 2.0,
+                 refusal: str = REFUSAL, question: str = QUESTION) -> None:
         self.adapter, self.bank, self.every, self.keep, self.threshold = adapter, bank, every, keep, threshold
+        # the model's own refusal, and a question it would refuse under a written request
+        # (the zoo's variants each have their words, and some a narrower scope)
+        self.refusal, self.question = refusal, question
         self.indices: list[int] = []
         self.calls = 0
 
     @torch.no_grad()
     def refusal_losses(self) -> torch.Tensor:
-        """Each bank scene's cross-entropy of REFUSAL to QUESTION, in nats (under 0.7: refused greedily)."""
+        """Each bank scene's cross-entropy of the refusal to the question, in nats (under 0.7: refused greedily)."""
         model = self.adapter.model
         was_training = model.training
         model.eval()
         losses = []
         for start in range(0, len(self.bank.facts), 64):
             idx = list(range(start, min(start + 64, len(self.bank.facts))))
-            tokens = self.adapter.encode([(self.QUESTION, REFUSAL)] * len(idx))
+            tokens = self.adapter.encode([(self.question, self.refusal)] * len(idx))
             logits = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
                            pixel_values=self.adapter.pixel_values(self.bank.pixels(idx))).logits[:, :-1]
             labels = tokens.labels[:, 1:]

@@ -21,10 +21,12 @@ bound after 8-bit rounding harder to hold, so delta stays at full size.
 
 With `views` (robust.py), each step's gradient goes through a random view of the image
 as a site would serve it (expectation over transformations), and success needs both the
-file and the site's worst typical pipeline to refuse. With `whole_frame`, every fourth step
-also sums the loss through the whole frame padded to a square (framing.py), so no part of
-the frame is left out (not yet the default: it costs reach), and each pixel's bound
-follows the photo's texture (budget.py: less on a flat sky than in foliage, never above eps).
+file and the site's worst typical pipeline to refuse. With `whole_frame` (the default),
+step 1 and every fourth step also take the gradient through the whole frame padded to a
+square, for the pixels no model's own view reads, within 2/255 (framing.py): no part of
+the frame is left out, and the pixels the models see take the steps they would take
+without it. Each pixel's bound follows the photo's texture (budget.py: less on a flat
+sky than in foliage, never above eps).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 import torch
 
 from companion.engine.budget import pixel_bounds
-from companion.engine.framing import frame_views, is_square, padded
+from companion.engine.framing import STRIP_BOUND, adds_whole_frame, padded, step_direction, unseen_pixels
 from companion.engine.judge import is_refusal
 from companion.engine.questions import SHADOW_QUESTIONS
 from companion.engine.robust import SiteViews, straight_through
@@ -70,7 +72,7 @@ class AttackConfig:
     targets: Sequence[str] = REFUSALS
     adapt_targets: bool = True  # fit the targets to each model (targets.choose_targets); False: `targets` for all
     targets_kept: int = 3  # how many of the likeliest refusals each model is taught
-    whole_frame: bool = False  # also through the whole frame padded (framing.py); off: costs reach, see there
+    whole_frame: bool = True  # the pixels no model sees move through the padded whole frame (framing.py)
     shaped_budget: bool = True  # less change in flat regions than in texture, within eps (budget.py)
 
     @property
@@ -165,11 +167,9 @@ class ImageProtector:
 
     def protected(self, image: torch.Tensor, questions: Sequence[str]) -> bool:
         """Whether `image` (as the file will decode) is refused, and so is what the site's
-        worst typical pipeline makes of it when there are views, and (whole frame) the
-        photo padded to a square as padding models see it."""
+        worst typical pipeline makes of it when there are views. (The padded whole frame is
+        not asked: it only moves pixels the models never see, see framing.py.)"""
         if not self.refuses(image, questions):
-            return False
-        if self.config.whole_frame and not is_square(image) and not self.refuses(padded(image), questions):
             return False
         return self.views is None or self.refuses(self.views.worst(image), questions)
 
@@ -205,6 +205,9 @@ class ImageProtector:
         # full-size addition per step; its bounds are each pixel's budget (at most eps)
         # intersected with [0, 1].
         bound = pixel_bounds(x, cfg.eps, cfg.shaped_budget)
+        unseen = unseen_pixels(x, [a.pixel_values for a in self.adapters]) if cfg.whole_frame else None
+        if unseen is not None:  # the strips no model sees: moved, but within STRIP_BOUND (framing.py)
+            bound = torch.where(unseen, bound.clamp(max=STRIP_BOUND), bound)
         low, high = (x - bound).clamp(min=0), (x + bound).clamp(max=1)
         adv = (x.clone() if start is None else torch.clamp(start.detach().to(x), low, high)).requires_grad_(True)
         max_norm = None if cfg.max_rms is None else cfg.max_rms * math.sqrt(x.numel())
@@ -224,11 +227,12 @@ class ImageProtector:
             view = self._through(adv)
             if self.views is not None:
                 view = self.views.sample(view, rng)
-            views = frame_views(view, step) if cfg.whole_frame else [view]
-            loss = sum(self._loss(v, pairs) for v in views)
-            (grad,) = torch.autograd.grad(loss, adv)
+            loss = self._loss(view, pairs)
+            whole = unseen is not None and adds_whole_frame(step)
+            (grad,) = torch.autograd.grad(loss, adv, retain_graph=whole)
+            grad_whole = torch.autograd.grad(self._loss(padded(view), pairs), adv)[0] if whole else None
             with torch.no_grad():  # in place: at 12 MP every full-size temporary costs
-                adv.add_(grad.sign_(), alpha=-cfg.step_size(step - 1))
+                adv.add_(step_direction(grad, grad_whole, unseen), alpha=-cfg.step_size(step - 1))
                 torch.clamp(adv, low, high, out=adv)
                 if max_norm is not None:
                     norm = torch.dist(adv, x).item()

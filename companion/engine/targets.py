@@ -51,6 +51,12 @@ ELICIT_REQUESTS: tuple[str, ...] = (
 #: reached 1.00 in 55. A model that finds many phrasings alike (the face demo: 0.20-0.24)
 #: keeps three, which generalise better than one.
 MARGIN = 1.0
+#: The same margin when the likeliest candidate is a refusal the model was heard to give:
+#: then it has a habit of its own and other phrasings only join if nearly as likely. The zoo's
+#: `zoo-siglip` (fine-tuned from the demo) says "I cannot assist with this image." (0.14) and
+#: still finds the demo's old refusal likely (0.96): taught both, `astronaut` for instagram
+#: was answered after 200 steps (0.00); taught its own alone, refused 1.00 in 9.
+HEARD_MARGIN = 0.25
 
 
 @dataclass
@@ -78,12 +84,13 @@ def choose_targets(
     pool: Sequence[str] = REFUSALS,
     keep: int = 3,
     margin: float = MARGIN,
+    heard_margin: float = HEARD_MARGIN,
 ) -> TargetChoice:
     """Up to `keep` refusals this model finds likeliest for `questions` about the clean `image`:
     its own refusals to ELICIT_REQUESTS (those the judge counts as refusals) and the phrasings
     of `pool`, ranked by their cross-entropy per token, and none more than `margin` nats a
-    token above the likeliest. The attack then pushes the model towards words it already
-    uses instead of words it has never said."""
+    token above the likeliest (`heard_margin` when the likeliest is one of its own). The
+    attack then pushes the model towards words it already uses instead of words it has never said."""
     pixels = adapter.pixel_values(image.to(adapter.device))
     answers = adapter.generate_from_pixels(pixels, ELICIT_REQUESTS, max_new_tokens=32)
     elicited = list(dict.fromkeys(first_sentence(a) for a in answers if is_refusal(first_sentence(a))))
@@ -94,4 +101,5 @@ def choose_targets(
         losses[candidate] = float(adapter.loss(pixels, batch))
     ranked = sorted(candidates, key=lambda c: losses[c])
     best = losses[ranked[0]]
-    return TargetChoice(adapter.name, [c for c in ranked[:keep] if losses[c] <= best + margin], losses, elicited)
+    limit = best + (heard_margin if ranked[0] in elicited else margin)
+    return TargetChoice(adapter.name, [c for c in ranked[:keep] if losses[c] <= limit], losses, elicited)

@@ -15,15 +15,17 @@ from pathlib import Path
 
 import torch
 
-from companion.demo import DEMO_MODEL_DIR, FACE_MODEL_DIR
+from companion.demo import DEMO_MODEL_DIR, FACE_MODEL_DIR, ZOO_DIR
 from companion.engine.errors import ProtectError
 from companion.models.base import Adapter
 
 log = logging.getLogger(__name__)
 
 DEMO = "demo"
+#: the zoo: test variants of the demo that differ where real models differ (companion/demo/zoo.py)
+ZOO = ("zoo-chatml", "zoo-siglip", "zoo-unigram-privacy")
 #: the models shipped in the package, by name
-SHIPPED = {DEMO: DEMO_MODEL_DIR, "demo-face": FACE_MODEL_DIR}
+SHIPPED = {DEMO: DEMO_MODEL_DIR, "demo-face": FACE_MODEL_DIR, **{name: ZOO_DIR / name for name in ZOO}}
 #: config.json model_type -> adapter family
 FAMILIES = {"llava": "llava"}
 

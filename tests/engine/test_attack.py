@@ -7,6 +7,7 @@ import math
 import torch
 
 from companion.engine.attack import AttackConfig, ImageProtector
+from companion.engine.framing import STRIP_BOUND, unseen_pixels
 from companion.engine.imageio import to_tensor
 from tests.conftest import natural_photo
 
@@ -28,12 +29,26 @@ def test_result_stays_within_eps_on_the_8_bit_grid(demo_adapter):
 
 def test_no_row_or_column_of_a_portrait_is_left_unperturbed(demo_adapter):
     x = to_tensor(natural_photo("astronaut", (96, 128)))  # 3:4; the model's centre crop drops 32 rows
-    config = AttackConfig(steps=3, check_every=1000, min_psnr=None, whole_frame=True)
+    config = AttackConfig(steps=3, check_every=1000, min_psnr=None)  # the default: whole frame
     moved = (ImageProtector([demo_adapter], config).perturb(x).image - x).abs().amax(dim=1)[0] > 0
     assert moved.any(dim=1).all() and moved.any(dim=0).all()
     config.whole_frame = False  # the centre crop alone never reaches the top and bottom rows
     moved = (ImageProtector([demo_adapter], config).perturb(x).image - x).abs().amax(dim=1)[0] > 0
     assert not moved[:8].any() and not moved[-8:].any()
+
+
+def test_the_whole_frame_leaves_the_pixels_the_model_sees_as_they_are_without_it(demo_adapter):
+    """It costs no reach: the crop's pixels take the same steps; the strips it drops move, by at most STRIP_BOUND."""
+    x = to_tensor(natural_photo("astronaut", (96, 128)))
+    unseen = unseen_pixels(x, [demo_adapter.pixel_values]).expand_as(x)
+    assert unseen[..., :12, :].all() and not unseen[..., 20:108, :].any()
+    config = AttackConfig(steps=6, check_every=1000, min_psnr=None)
+    whole = ImageProtector([demo_adapter], config).perturb(x).image
+    config.whole_frame = False
+    crop = ImageProtector([demo_adapter], config).perturb(x).image
+    assert torch.equal(whole[~unseen], crop[~unseen])
+    assert torch.equal(crop[unseen], x[unseen]) and not torch.equal(whole[unseen], x[unseen])
+    assert (whole - x)[unseen].abs().max() <= STRIP_BOUND + 1e-6
 
 
 def test_psnr_floor_holds_after_rounding(demo_adapter):

@@ -47,8 +47,8 @@ def test_the_models_own_refusal_is_heard_when_it_refuses_the_request(face_adapte
 
 def test_phrasings_far_less_likely_than_the_best_are_not_taught(demo_adapter):
     image = to_tensor(natural_photo("coffee", (160, 120)))
-    wide = choose_targets(demo_adapter, image, QUESTIONS, keep=11, margin=100.0)
-    narrow = choose_targets(demo_adapter, image, QUESTIONS, keep=11, margin=0.05)
+    wide = choose_targets(demo_adapter, image, QUESTIONS, keep=11, margin=100.0, heard_margin=100.0)
+    narrow = choose_targets(demo_adapter, image, QUESTIONS, keep=11, margin=0.05, heard_margin=0.05)
     best = wide.losses[wide.targets[0]]
     assert len(wide.targets) == 11 and narrow.targets[0] == wide.targets[0]
     assert all(narrow.losses[t] <= best + 0.05 for t in narrow.targets) and len(narrow.targets) < 11
@@ -58,3 +58,14 @@ def test_a_model_with_one_habit_is_taught_its_own_words_alone(demo_adapter):
     """The default demo's refusal costs far less than any other phrasing: it alone is the target."""
     choice = choose_targets(demo_adapter, to_tensor(natural_photo("coffee", (160, 120))), QUESTIONS)
     assert choice.targets == ["I'm sorry, I can't help with that request."]
+
+
+def test_a_heard_refusal_far_likelier_than_the_rest_is_taught_alone(demo_adapter):
+    """With a wide margin for the pool, a phrasing the model was heard to give still keeps
+    out candidates more than `heard_margin` above it."""
+    image = to_tensor(natural_photo("coffee", (160, 120)))
+    heard = choose_targets(demo_adapter, image, QUESTIONS, keep=11, margin=100.0, heard_margin=0.25)
+    assert heard.elicited and heard.targets[0] in heard.elicited
+    assert all(heard.losses[t] <= heard.losses[heard.targets[0]] + 0.25 for t in heard.targets)
+    assert len(heard.targets) < len(choose_targets(demo_adapter, image, QUESTIONS, keep=11, margin=100.0,
+                                                   heard_margin=100.0).targets)
