@@ -59,7 +59,7 @@ def main() -> None:
         adapter = load_adapter(name, args.device)
         engine = Engine([adapter])
         print(f"\n{name}, eps {args.epsilon}/255, site {site.name}: refusal on the 22 held-out questions")
-        header = (f"{'photo':>18} | {'size':>9} | {'clean':>5} | {'ceiling':>7} | {'written':>7} | {'@site':>5} | "
+        header = (f"{'photo':>18} | {'size':>9} | {'clean':>5} | {'ceiling':>7} | {'c@site':>6} | {'written':>7} | {'@site':>5} | "
                   f"{'steps':>5} | {'s':>6} | {'PSNR':>5} | {'fixed@site':>10} | {'steps':>5}")
         print(header)
         print("-" * len(header))
@@ -69,6 +69,7 @@ def main() -> None:
             data = encode_png(image) if fmt == "png" else encode_jpeg(image)
             clean = refusal_after(data, engine, upload)
             ceiling = measure_ceiling([adapter], image).refusal_rate
+            site_ceiling = measure_ceiling([adapter], image, site=site, quality=args.quality).refusal_rate
             result = engine.protect(data, ProtectOptions(site=site.name, epsilon=args.epsilon, verify=False))
             written, after = refusal_after(result.data, engine, None), refusal_after(result.data, engine, upload)
             fixed, fixed_steps = float("nan"), 0
@@ -76,22 +77,23 @@ def main() -> None:
                 plain = engine.protect(data, ProtectOptions(site=site.name, epsilon=args.epsilon, verify=False,
                                                             adapt_targets=False))
                 fixed, fixed_steps = refusal_after(plain.data, engine, upload), plain.steps
-            rows.append((clean, ceiling, written, after, result.steps, result.seconds, fixed))
-            print(f"{photo:>18} | {image.width:>4}x{image.height:<4} | {clean:5.2f} | {ceiling:7.2f} | {written:7.2f} | "
+            rows.append((clean, ceiling, written, after, result.steps, result.seconds, fixed, site_ceiling))
+            print(f"{photo:>18} | {image.width:>4}x{image.height:<4} | {clean:5.2f} | {ceiling:7.2f} | "
+                  f"{site_ceiling:6.2f} | {written:7.2f} | "
                   f"{after:5.2f} | {result.steps:5d} | {result.seconds:6.1f} | {result.receipt.psnr:5.1f} | "
                   f"{fixed:10.2f} | {fixed_steps:5d}", flush=True)
-        clean, ceiling, written, after, steps, seconds, fixed = zip(*rows)
+        clean, ceiling, written, after, steps, seconds, fixed, site_ceiling = zip(*rows)
         summary.append((name, statistics.mean(clean), statistics.mean(ceiling), statistics.mean(written),
                         statistics.mean(after), statistics.median(steps), statistics.median(seconds),
-                        statistics.mean(fixed)))
+                        statistics.mean(fixed), statistics.mean(site_ceiling)))
     print(f"\nper model, means over the photos (after = after {site.name}'s resize and JPEG {args.quality})")
-    header = (f"{'model':>20} | {'clean':>5} | {'ceiling':>7} | {'written':>7} | {'after':>5} | {'after/ceiling':>13} | "
-              f"{'median steps':>12} | {'s/photo':>7} | {'fixed: after':>12}")
+    header = (f"{'model':>20} | {'clean':>5} | {'ceiling':>7} | {'c@site':>6} | {'written':>7} | {'after':>5} | "
+              f"{'after/ceiling':>13} | {'after/c@site':>12} | {'median steps':>12} | {'s/photo':>7} | {'fixed: after':>12}")
     print(header)
     print("-" * len(header))
-    for name, clean, ceiling, written, after, steps, seconds, fixed in summary:
-        print(f"{name:>20} | {clean:5.3f} | {ceiling:7.3f} | {written:7.3f} | {after:5.3f} | {after / ceiling:13.2f} | "
-              f"{steps:12.0f} | {seconds:7.1f} | {fixed:12.3f}")
+    for name, clean, ceiling, written, after, steps, seconds, fixed, site_ceiling in summary:
+        print(f"{name:>20} | {clean:5.3f} | {ceiling:7.3f} | {site_ceiling:6.3f} | {written:7.3f} | {after:5.3f} | "
+              f"{after / ceiling:13.2f} | {after / site_ceiling:12.2f} | {steps:12.0f} | {seconds:7.1f} | {fixed:12.3f}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from companion.engine import imageio
 from companion.engine.attack import AttackConfig, ImageProtector
 from companion.engine.questions import HELD_OUT_QUESTIONS
 from companion.engine.receipt import ModelReceipt, ask
+from companion.engine.robust import EOTConfig, SiteViews
+from companion.engine.sites import SiteProfile
 from companion.models.base import Adapter
 
 
@@ -35,14 +37,21 @@ def measure_ceiling(
     steps: int = 200,
     questions: Sequence[str] = HELD_OUT_QUESTIONS,
     seed: int = 0,
+    site: SiteProfile | None = None,
+    quality: int = 75,
 ) -> Ceiling:
     """The refusal rate on `questions` after an unbounded attack starting from `photo`
     (large steps: 8/255 falling to 1/255; it stops early once the check questions refuse).
-    An attack finds a lower bound of the true ceiling: more steps or restarts can only raise it."""
+    An attack finds a lower bound of the true ceiling: more steps or restarts can only raise it.
+    With `site`, the ceiling after that site's pipeline: the unbounded attack is made robust
+    for the site (its views, as protection's) and the questions are asked after the site's
+    resize and JPEG at `quality`. What a site's re-encoding destroys, no image can keep."""
     # settle: once the check questions refuse, go on for half as many steps again (as robust
     # protection does), so that held-out questions the check never asked refuse too
     config = AttackConfig(eps=1.0, alpha=8 / 255, alpha_min=1 / 255, steps=steps, min_psnr=None, seed=seed,
                           settle=0.5)
-    result = ImageProtector(adapters, config).perturb(imageio.to_tensor(photo, adapters[0].device))
-    models = ask(imageio.to_image(result.image), adapters, questions)
+    views = None if site is None else SiteViews(EOTConfig(site=site))
+    result = ImageProtector(adapters, config, views=views).perturb(imageio.to_tensor(photo, adapters[0].device))
+    image = imageio.to_image(result.image)
+    models = ask(image if site is None else site.apply(image, quality), adapters, questions)
     return Ceiling(min(m.refusal_rate for m in models), models, result.steps)
