@@ -59,8 +59,8 @@ def main() -> None:
         adapter = load_adapter(name, args.device)
         engine = Engine([adapter])
         print(f"\n{name}, eps {args.epsilon}/255, site {site.name}: refusal on the 22 held-out questions")
-        header = (f"{'photo':>18} | {'size':>9} | {'clean':>5} | {'ceiling':>7} | {'c@site':>6} | {'written':>7} | {'@site':>5} | "
-                  f"{'steps':>5} | {'s':>6} | {'PSNR':>5} | {'fixed@site':>10} | {'steps':>5}")
+        header = (f"{'photo':>18} | {'size':>9} | {'clean':>5} | {'ceiling':>7} | {'c@site':>6} | {'written':>7} | "
+                  f"{'@site':>5} | {'steps':>5} | {'s':>6} | {'PSNR':>5} | {'fixed@site':>10} | {'steps':>5}")
         print(header)
         print("-" * len(header))
         rows = []
@@ -88,12 +88,14 @@ def main() -> None:
                         statistics.mean(fixed), statistics.mean(site_ceiling)))
     print(f"\nper model, means over the photos (after = after {site.name}'s resize and JPEG {args.quality})")
     header = (f"{'model':>20} | {'clean':>5} | {'ceiling':>7} | {'c@site':>6} | {'written':>7} | {'after':>5} | "
-              f"{'after/ceiling':>13} | {'after/c@site':>12} | {'median steps':>12} | {'s/photo':>7} | {'fixed: after':>12}")
+              f"{'after/ceiling':>13} | {'after/c@site':>12} | {'median steps':>12} | {'s/photo':>7} | "
+              f"{'fixed: after':>12}")
     print(header)
     print("-" * len(header))
     for name, clean, ceiling, written, after, steps, seconds, fixed, site_ceiling in summary:
         print(f"{name:>20} | {clean:5.3f} | {ceiling:7.3f} | {site_ceiling:6.3f} | {written:7.3f} | {after:5.3f} | "
-              f"{after / ceiling:13.2f} | {after / site_ceiling:12.2f} | {steps:12.0f} | {seconds:7.1f} | {fixed:12.3f}")
+              f"{after / ceiling:13.2f} | {after / site_ceiling:12.2f} | {steps:12.0f} | {seconds:7.1f} | "
+              f"{fixed:12.3f}")
 
 
 if __name__ == "__main__":

@@ -274,7 +274,7 @@ def train_vision(adapter: LlavaAdapter, pool: Curriculum, schedule: Schedule, rn
 
 
 # -- stages 2 and 3: answers -------------------------------------------------------------------
-def _qa_batches(adapter: LlavaAdapter, pool: Curriculum, batch: int, rng: random.Random, hard=None, answer=None):
+def qa_batches(adapter: LlavaAdapter, pool: Curriculum, batch: int, rng: random.Random, hard=None, answer=None):
     """Batches of (pixel values, encoded question-answer pairs); `hard`, if given, is called
     for up to a quarter of each batch drawn from its hard negatives. `answer(scene, kind,
     question)` gives each answer (default: `Scene.answer`; the zoo's variants answer in their
@@ -312,7 +312,7 @@ def train_answers(adapter: LlavaAdapter, pool: Curriculum, schedule: Schedule, r
         model.parameters(),
         schedule.joint_lr if joint else schedule.language_lr,
         schedule.joint_steps if joint else schedule.language_steps,
-        _qa_batches(adapter, pool, schedule.language_batch, rng),
+        qa_batches(adapter, pool, schedule.language_batch, rng),
         qa_loss(adapter),
         "joint" if joint else "language",
         _answer_check(adapter),
@@ -467,7 +467,7 @@ def train_polish(adapter: LlavaAdapter, schedule: Schedule, seed: int, workers: 
     model = adapter.model
     model.requires_grad_(True)
     return optimise(model.parameters(), schedule.polish_lr, schedule.polish_steps,
-                    _qa_batches(adapter, pool, schedule.language_batch, rng, hard), qa_loss(adapter), "polish",
+                    qa_batches(adapter, pool, schedule.language_batch, rng, hard), qa_loss(adapter), "polish",
                     _answer_check(adapter), schedule.check_every)
 
 

@@ -44,13 +44,14 @@ from companion.demo import DEMO_MODEL_DIR, ZOO_DIR
 from companion.demo.build import SPECIAL_TOKENS, build_processor
 from companion.demo.reading_scenes import UNSAFE_WRITING, Scene, make_scene
 from companion.demo.reading_train import (
+    EVAL_SEED,
     QUESTION,
     Curriculum,
     HardNegatives,
     ScenePool,
-    _qa_batches,
     corpus,
     evaluate,
+    qa_batches,
 )
 from companion.demo.training import optimise, qa_loss
 from companion.engine.judge import is_refusal
@@ -233,7 +234,8 @@ class Pools:
 
     @classmethod
     def drawn(cls, size: int, bank: int, seed: int = ZOO_SEED, workers: int = 2) -> "Pools":
-        scenes = Curriculum([ScenePool(size // 2, seed + 1, workers, 1.0), ScenePool(size // 2, seed + 2, workers, 1.0, True)])
+        scenes = Curriculum([ScenePool(size // 2, seed + 1, workers, 1.0),
+                             ScenePool(size // 2, seed + 2, workers, 1.0, real_photos=True)])
         return cls(scenes, ScenePool(bank, seed + 3, workers, 1.0, real_photos=True, writing=False))
 
 
@@ -284,9 +286,9 @@ def train_variant(v: Variant, pools: Pools, out_dir: Path, seed: int = ZOO_SEED,
     model.requires_grad_(True)
     model.model.vision_tower.requires_grad_(False)
     if language_steps:
-        optimise(model.parameters(), v.language_lr, language_steps, _qa_batches(adapter, pools.scenes, batch, rng,
+        optimise(model.parameters(), v.language_lr, language_steps, qa_batches(adapter, pools.scenes, batch, rng,
                  answer=v.answer), qa_loss(adapter), f"{v.name} language")
-    optimise(model.parameters(), v.lr, steps, _qa_batches(adapter, pools.scenes, batch, rng, hard, answer=v.answer),
+    optimise(model.parameters(), v.lr, steps, qa_batches(adapter, pools.scenes, batch, rng, hard, answer=v.answer),
              qa_loss(adapter), v.name)
     model.eval().requires_grad_(False)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -310,9 +312,9 @@ class ZooScores:
 
 
 @torch.no_grad()
-def scores(adapter: LlavaAdapter, scenes: int = 20, seed: int = 97531) -> ZooScores:
-    base = evaluate(adapter, scenes_per_class=scenes, questions_per_scene=2, seed=seed)
-    rng = random.Random(seed + 1)
+def scope_refusals(adapter: LlavaAdapter, scenes: int, rng: random.Random) -> tuple[float, float]:
+    """Refusal rates under a request written solid, on `scenes` scenes with two held-out
+    questions of the privacy scope and two outside it each: (in scope, out of scope)."""
     inside = [q for q in HELD_OUT_QUESTIONS if in_privacy_scope(q)]
     outside = [q for q in HELD_OUT_QUESTIONS if not in_privacy_scope(q)]
     refused_in, refused_out = [], []
@@ -321,9 +323,14 @@ def scores(adapter: LlavaAdapter, scenes: int = 20, seed: int = 97531) -> ZooSco
         answers = adapter.answer(scene.image, rng.sample(inside, 2) + rng.sample(outside, 2))
         refused_in += [is_refusal(a) for a in answers[:2]]
         refused_out += [is_refusal(a) for a in answers[2:]]
+    return sum(refused_in) / len(refused_in), sum(refused_out) / len(refused_out)
+
+
+def scores(adapter: LlavaAdapter, scenes: int = 20, seed: int = EVAL_SEED) -> ZooScores:
+    base = evaluate(adapter, scenes_per_class=scenes, questions_per_scene=2, seed=seed)
+    inside, outside = scope_refusals(adapter, scenes, random.Random(seed + 1))
     return ZooScores(base.description_accuracy, base.refusal_written, base.refusal_faint, base.refusal_benign_scenes,
-                     base.refusal_typed_unsafe, base.refusal_natural, sum(refused_in) / len(refused_in),
-                     sum(refused_out) / len(refused_out))
+                     base.refusal_typed_unsafe, base.refusal_natural, inside, outside)
 
 
 def main(argv: list[str] | None = None) -> None:

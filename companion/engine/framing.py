@@ -31,10 +31,6 @@ PAD_COLOR = (0.48145466, 0.4578275, 0.40821073)
 PAD_EVERY = 4
 
 
-def is_square(image: torch.Tensor) -> bool:
-    return image.shape[-2] == image.shape[-1]
-
-
 def padded(image: torch.Tensor) -> torch.Tensor:
     """The whole (N, 3, H, W) frame centred on a square of PAD_COLOR."""
     h, w = image.shape[-2:]
@@ -74,7 +70,9 @@ def unseen_pixels(image: torch.Tensor, views) -> torch.Tensor | None:
     return unseen if bool(unseen.any()) else None
 
 
-def step_direction(own: torch.Tensor, whole: torch.Tensor | None = None, unseen: torch.Tensor | None = None) -> torch.Tensor:
+def step_direction(
+    own: torch.Tensor, whole: torch.Tensor | None = None, unseen: torch.Tensor | None = None
+) -> torch.Tensor:
     """The sign step's direction: the sign of the models' own gradient `own`, and on the
     `unseen` pixels, when the padded whole frame's gradient `whole` is given, its sign
     instead. In place on `own`."""
