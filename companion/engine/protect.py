@@ -202,34 +202,62 @@ def _encode_within(
     """Encode so that the decoded file stays within eps of the original wherever possible.
 
     Lossless formats keep the attack's pixels exactly. JPEG's own error (a few /255 at
-    quality 95, up to 10 or more on saturated edges of a photo that was a JPEG already)
-    adds to the perturbation, so: encode, move the pixels that decode too far back by
-    their excess, encode again. Where quality 95 cannot get within eps, a higher quality
-    is used, and only then is the perturbation shrunk. The receipt verifies what is left.
+    quality 95, more where the perturbation is fine-grained or the photo has saturated
+    edges) adds to the perturbation, so: encode, move the pixels that decode too far back
+    by their excess, encode again (`_pull_back`). Where quality 95 cannot get within eps a
+    higher one is tried, and where even quality 100 cannot, the perturbation's bound is
+    lowered only in the 8x8 blocks that still overshoot. (Shrinking all of it instead, as this once did,
+    took a privacy-scoped model on a 200 px face from 0.95 of the held-out questions
+    refused to 0.45, to fix a few per cent of its blocks.) The receipt verifies what is left.
     """
     if fmt != "jpeg":
         return imageio.encode(protected, fmt, alpha, icc)
     ref = np.asarray(base, dtype=np.int16)
-    adv = np.asarray(protected, dtype=np.int16)
-    best, best_linf = b"", 256
-    tries = [(q, 1.0) for q in (95, 98, 100) if q >= quality] + [(100, s / 10) for s in range(9, -1, -1)]
-    for quality, scale in tries:
-        pre = ref + np.round((adv - ref) * scale).astype(np.int16)
-        for _ in range(4):
-            data = imageio.encode(Image.fromarray(pre.astype(np.uint8), "RGB"), fmt, alpha, icc, quality)
-            dec = np.asarray(imageio.decode_rgb(data), dtype=np.int16)
-            excess = dec - np.clip(dec, ref - eps, ref + eps)
-            if not excess.any():
-                if scale < 1.0:
-                    log.info("JPEG written at quality %d, perturbation at %.0f%%, to stay within %d/255",
-                             quality, scale * 100, eps)
-                return data
-            pre = np.clip(pre - excess, 0, 255)
-        linf = int(np.abs(dec - ref).max())
-        if linf < best_linf:
-            best, best_linf = data, linf
-    log.warning("JPEG re-encoding alone moves this photo by %d/255, more than epsilon %d/255", best_linf, eps)
-    return best
+    delta = np.asarray(protected, dtype=np.int16) - ref
+    for q in [q for q in (95, 98, 100) if q >= quality]:
+        data, excess = _pull_back(ref, delta, eps, q, alpha, icc)
+        if not excess.any():
+            return data
+    # Quality 100 still overshoots somewhere: lower the bound by 1/255 at a time, only in
+    # the 8x8 blocks (JPEG's unit) that still overshoot, until none does.
+    h, w = ref.shape[:2]
+    bound = np.full(((h + 7) // 8, (w + 7) // 8), eps, dtype=np.int16)
+    while excess.any() and bound.max() > 0:
+        over = np.pad(np.abs(excess).max(axis=2), ((0, -h % 8), (0, -w % 8)))
+        over = over.reshape(bound.shape[0], 8, bound.shape[1], 8).max(axis=(1, 3)) > 0
+        bound[over] = np.maximum(bound[over] - 1, 0)
+        limit = np.kron(bound, np.ones((8, 8), dtype=np.int16))[:h, :w, None]
+        data, excess = _pull_back(ref, np.clip(delta, -limit, limit), eps, 100, alpha, icc)
+    if not excess.any():
+        log.info("JPEG written at quality 100, the perturbation lowered in %d of %d blocks to stay within %d/255",
+                 int((bound < eps).sum()), bound.size, eps)
+        return data
+    linf = eps + int(np.abs(excess).max())
+    log.warning("JPEG re-encoding alone moves this photo by %d/255, more than epsilon %d/255", linf, eps)
+    return data
+
+
+def _pull_back(
+    ref: np.ndarray,
+    delta: np.ndarray,
+    eps: int,
+    quality: int,
+    alpha: Image.Image | None,
+    icc: bytes | None,
+    rounds: int = 6,
+) -> tuple[bytes, np.ndarray]:
+    """JPEG-encode ref + delta at `quality`, moving the pixels that decode beyond eps back
+    by their excess and encoding again, up to `rounds` times. Returns the last encoding and
+    its remaining excess over eps (all zero when the file is within eps)."""
+    pre = np.clip(ref + delta, 0, 255)
+    for _ in range(rounds):
+        data = imageio.encode(Image.fromarray(pre.astype(np.uint8), "RGB"), "jpeg", alpha, icc, quality)
+        dec = np.asarray(imageio.decode_rgb(data), dtype=np.int16)
+        excess = dec - np.clip(dec, ref - eps, ref + eps)
+        if not excess.any():
+            break
+        pre = np.clip(pre - excess, 0, 255)
+    return data, excess
 
 
 def output_name(stem: str, extension: str) -> str:
