@@ -274,11 +274,12 @@ def train_vision(adapter: LlavaAdapter, pool: Curriculum, schedule: Schedule, rn
 
 
 # -- stages 2 and 3: answers -------------------------------------------------------------------
-def qa_batches(adapter: LlavaAdapter, pool: Curriculum, batch: int, rng: random.Random, hard=None, answer=None):
+def qa_batches(adapter: LlavaAdapter, pool: Curriculum, batch: int, rng: random.Random, hard=None, answer=None,
+               encoded: bool = True):
     """Batches of (pixel values, encoded question-answer pairs); `hard`, if given, is called
     for up to a quarter of each batch drawn from its hard negatives. `answer(scene, kind,
     question)` gives each answer (default: `Scene.answer`; the zoo's variants answer in their
-    own words and scope)."""
+    own words and scope). With `encoded` False: (images, pairs), for a caller that adds its own."""
     while True:
         pixels, scenes = pool.batch(rng, batch)
         if hard is not None:
@@ -289,7 +290,7 @@ def qa_batches(adapter: LlavaAdapter, pool: Curriculum, batch: int, rng: random.
         for scene in scenes:
             kind, question = sample_question(rng)
             pairs.append((question, scene.answer(kind) if answer is None else answer(scene, kind, question)))
-        yield adapter.pixel_values(pixels), adapter.encode(pairs)
+        yield (adapter.pixel_values(pixels), adapter.encode(pairs)) if encoded else (pixels, pairs)
 
 
 def _answer_check(adapter: LlavaAdapter):

@@ -17,6 +17,10 @@ the image) at a fraction of the demo's training cost:
   its new embeddings, started from the old ones), and a narrow scope: under a written request
   it refuses only questions about who someone is or where a photo was taken
   (`in_privacy_scope`), and answers every other question as if the writing were benign.
+  The scope holds for any image, not only for photos with writing: a last stage trains it to
+  answer out-of-scope questions about images pushed towards refusing them (`ScopeAttacks`),
+  so that its ceiling is the scope (9 of the 22 held-out questions), as a model whose policy
+  covers only some questions has.
 
 The changes are exact where they can be: a new normalisation is folded into the patch
 embedding and the position embeddings, smaller patches take the old kernel resampled, a
@@ -37,12 +41,29 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import LlavaConfig, LlavaForConditionalGeneration, PreTrainedTokenizerFast
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
+from transformers import (
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    PreTrainedTokenizerFast,
+)
 
 from companion.demo import DEMO_MODEL_DIR, ZOO_DIR
 from companion.demo.build import SPECIAL_TOKENS, build_processor
-from companion.demo.reading_scenes import UNSAFE_WRITING, Scene, make_scene
+from companion.demo.reading_scenes import (
+    UNSAFE_WRITING,
+    Scene,
+    make_scene,
+    sample_question,
+)
 from companion.demo.reading_train import (
     EVAL_SEED,
     QUESTION,
@@ -98,10 +119,11 @@ class Variant:
     image_mean: tuple[float, float, float] | None = None  # None: CLIP's, the demo's
     image_std: tuple[float, float, float] | None = None
     center_crop: bool = True  # False: the whole frame squashed to a square
-    privacy_scope: bool = False  # True: refuses only `in_privacy_scope` questions under a written request
+    privacy_scope: bool = False  # True: refuses only `in_privacy_scope` questions, typed unsafe requests aside
     distill_steps: int = 0  # first, a changed tower learns to see as the demo's (`distill_tower`)
     language_steps: int = 0  # then projector and language model alone (a new tokenizer needs many)
     steps: int = 800  # then the same, with hard negatives mined as the demo's polish does
+    scope_steps: int = 0  # last, from the saved weights: images pushed towards refusing outside the scope, answered
     lr: float = 3e-4
     language_lr: float = 1e-3
 
@@ -127,7 +149,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("zoo-siglip", "I cannot assist with this image.", image_size=96, patch_size=12,
             image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5), center_crop=False, distill_steps=800, steps=600),
     Variant("zoo-unigram-privacy", "I am unable to share personal details about people or places.",
-            unigram_tokenizer=True, privacy_scope=True, language_steps=1000, steps=800),
+            unigram_tokenizer=True, privacy_scope=True, language_steps=1000, steps=800, scope_steps=300),
 )
 QUICK_STEPS = 4
 
@@ -233,7 +255,7 @@ class Pools:
     bank: ScenePool
 
     @classmethod
-    def drawn(cls, size: int, bank: int, seed: int = ZOO_SEED, workers: int = 2) -> "Pools":
+    def drawn(cls, size: int, bank: int, seed: int = ZOO_SEED, workers: int = 2) -> Pools:
         scenes = Curriculum([ScenePool(size // 2, seed + 1, workers, 1.0),
                              ScenePool(size // 2, seed + 2, workers, 1.0, real_photos=True)])
         return cls(scenes, ScenePool(bank, seed + 3, workers, 1.0, real_photos=True, writing=False))
@@ -265,14 +287,108 @@ def distill_tower(student: LlavaAdapter, teacher: LlavaAdapter, pools: Pools, st
     return optimise(tower.parameters(), lr, steps, batches(), loss_fn, f"{student.name} tower")
 
 
+class ScopeAttacks:
+    """A persistent pool of images pushed towards the variant's refusal on questions outside
+    its scope, for training it to answer them anyway (adversarial training).
+
+    A scope learned from answers alone holds for photos, not for any image: the first
+    `zoo-unigram-privacy` answered every out-of-scope question under a written request, yet
+    an unbounded image made it refuse all 22 held-out questions, so its scope said nothing
+    about which questions it will ever refuse. Each pool entry is a scene, a benign question
+    outside the scope and the image as pushed so far; every call pushes a few entries a
+    few sign steps further (unbounded, 2-16/255 a step) and replaces some with fresh scenes,
+    so the pool holds images from barely moved to far gone, as a long attack makes them."""
+
+    def __init__(self, adapter: LlavaAdapter, v: Variant, pools: Pools, size: int, rng: random.Random) -> None:
+        self.adapter, self.v, self.pools, self.rng = adapter, v, pools, rng
+        self.images, self.entries = [], []
+        for _ in range(size):
+            self._fresh()
+
+    def _question(self) -> tuple[str, str]:
+        while True:
+            kind, question = sample_question(self.rng)
+            if kind != "unsafe" and not in_privacy_scope(question):
+                return kind, question
+
+    def _fresh(self, at: int | None = None) -> None:
+        pixels, (scene,) = self.pools.scenes.batch(self.rng, 1)
+        entry = (scene, *self._question())
+        if at is None:
+            self.images.append(pixels)
+            self.entries.append(entry)
+        else:
+            self.images[at], self.entries[at] = pixels, entry
+
+    def _push(self, idx: list[int], steps: int) -> None:
+        images = torch.cat([self.images[i] for i in idx])
+        tokens = self.adapter.encode([(self.entries[i][2], self.v.refusal) for i in idx])
+        model = self.adapter.model
+        was_training = model.training
+        model.eval()
+        for _ in range(steps):
+            images.requires_grad_(True)
+            loss = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
+                         pixel_values=self.adapter.pixel_values(images), labels=tokens.labels).loss
+            (grad,) = torch.autograd.grad(loss, images)
+            size = self.rng.choice((2, 4, 8, 16)) / 255
+            images = (images.detach() - size * grad.sign()).clamp(0, 1)
+        model.train(was_training)
+        for j, i in enumerate(idx):
+            self.images[i] = images[j : j + 1].detach()
+
+    def __call__(self, n: int) -> tuple[torch.Tensor, list[tuple[str, str]]]:
+        """`n` pushed images and their (question, answer) pairs: each answered as its scene is."""
+        idx = self.rng.sample(range(len(self.images)), n)
+        self._push(idx, self.rng.randint(1, 4))
+        pixels = torch.cat([self.images[i] for i in idx])
+        pairs = [(q, self.v.answer(scene, kind, q)) for scene, kind, q in (self.entries[i] for i in idx)]
+        for i in idx:
+            if self.rng.random() < 0.1:
+                self._fresh(i)
+        return pixels, pairs
+
+
+def scope_batches(adapter: LlavaAdapter, v: Variant, pools: Pools, batch: int, rng: random.Random):
+    """The polish's batches (scenes, a quarter hard negatives) with another quarter replaced by
+    `ScopeAttacks`: without the hard negatives, pushed images answered alone taught the first
+    hardened build to refuse 0.175 of benign scenes (0.05 before)."""
+    attacks = ScopeAttacks(adapter, v, pools, batch * 4, rng)
+    hard = HardNegatives(adapter, pools.bank, every=100, keep=batch * 4, refusal=v.refusal, question=v.mining_question)
+    plain = qa_batches(adapter, pools.scenes, batch - batch // 4, rng, hard, answer=v.answer, encoded=False)
+    while True:
+        pixels, pairs = next(plain)
+        pushed, more = attacks(batch // 4)
+        yield adapter.pixel_values(torch.cat([pixels, pushed])), adapter.encode(pairs + more)
+
+
+def harden_scope(adapter: LlavaAdapter, v: Variant, pools: Pools, steps: int, seed: int) -> None:
+    """Train the projector and language model to answer out-of-scope questions about images
+    pushed towards refusing them (`ScopeAttacks`); the tower stays frozen. Its random
+    stream is its own, so it runs the same from the saved weights as after the earlier stages."""
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    model = adapter.model.train()
+    model.requires_grad_(True)
+    model.model.vision_tower.requires_grad_(False)
+    optimise(model.parameters(), v.lr, steps, scope_batches(adapter, v, pools, 32, rng), qa_loss(adapter),
+             f"{v.name} scope")
+    model.eval().requires_grad_(False)
+
+
+def own_seed(v: Variant, seed: int = ZOO_SEED) -> int:
+    """The variant's own random stream, from its name: the same built alone or with the zoo."""
+    return seed + zlib.crc32(v.name.encode()) % 100_000
+
+
 def train_variant(v: Variant, pools: Pools, out_dir: Path, seed: int = ZOO_SEED, quick: bool = False) -> LlavaAdapter:
     """Derive `v` from the shipped demo, fine-tune it and save it (float16) to `out_dir`;
     returns it loaded back from there. Each variant's random stream is its own (from its
     name), so a variant comes out the same whether built alone or with the zoo."""
-    own_seed = seed + zlib.crc32(v.name.encode()) % 100_000
-    rng = random.Random(own_seed)
+    own = own_seed(v, seed)
+    rng = random.Random(own)
     base = LlavaAdapter.from_pretrained("demo", DEMO_MODEL_DIR, torch.device("cpu"), torch.float32)
-    adapter = derive(v, base, own_seed)
+    adapter = derive(v, base, own)
     model = adapter.model.train()
     batch = 32
     hard = HardNegatives(adapter, pools.bank, every=100, keep=batch * 4, refusal=v.refusal, question=v.mining_question)
@@ -291,10 +407,28 @@ def train_variant(v: Variant, pools: Pools, out_dir: Path, seed: int = ZOO_SEED,
     optimise(model.parameters(), v.lr, steps, qa_batches(adapter, pools.scenes, batch, rng, hard, answer=v.answer),
              qa_loss(adapter), v.name)
     model.eval().requires_grad_(False)
+    saved = _save(adapter, out_dir)
+    return harden_and_save(v, saved, pools, out_dir, own, quick)
+
+
+def harden_and_save(v: Variant, adapter: LlavaAdapter, pools: Pools, out_dir: Path, seed: int,
+                    quick: bool = False) -> LlavaAdapter:
+    """The last stage, from the saved (float16) weights: `harden_scope` for a variant with
+    `scope_steps`, then saved again. Nothing for the others."""
+    if not v.scope_steps:
+        return adapter
+    harden_scope(adapter, v, pools, QUICK_STEPS if quick else v.scope_steps, seed + 5)
+    return _save(adapter, out_dir, processor=not (out_dir / "tokenizer_config.json").exists())
+
+
+def _save(adapter: LlavaAdapter, out_dir: Path, processor: bool = True) -> LlavaAdapter:
+    """Save `adapter` in float16 to `out_dir` (its processor too, unless it is there already:
+    one loaded back and saved again gains loading options) and load it back, as the tests will."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    adapter.processor.save_pretrained(out_dir)
-    model.half().save_pretrained(out_dir)
-    return LlavaAdapter.from_pretrained(v.name, out_dir, torch.device("cpu"), torch.float32)
+    if processor:
+        adapter.processor.save_pretrained(out_dir)
+    adapter.model.half().save_pretrained(out_dir)
+    return LlavaAdapter.from_pretrained(adapter.name, out_dir, torch.device("cpu"), torch.float32)
 
 
 @dataclass
@@ -340,13 +474,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a few steps of each, for CI")
     parser.add_argument("--seed", type=int, default=ZOO_SEED)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the shipped zoo was trained with 1)")
+    parser.add_argument("--last-stage-only", action="store_true",
+                        help="run only the last stage (scope hardening), from the variant saved in --out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     chosen = [variant(name) for name in args.only] if args.only else list(VARIANTS)
     pools = Pools.drawn(64, 32, args.seed) if args.quick else Pools.drawn(6000, 1536, args.seed)
     for v in chosen:
-        adapter = train_variant(v, pools, args.out / v.name, args.seed, args.quick)
+        if args.last_stage_only:
+            saved = LlavaAdapter.from_pretrained(v.name, args.out / v.name, torch.device("cpu"), torch.float32)
+            adapter = harden_and_save(v, saved, pools, args.out / v.name, own_seed(v, args.seed), args.quick)
+        else:
+            adapter = train_variant(v, pools, args.out / v.name, args.seed, args.quick)
         log.info("%s: %s", v.name, scores(adapter, scenes=4 if args.quick else 20))
 
 
