@@ -215,11 +215,12 @@ def _encode_within(
     ref = np.asarray(base, dtype=np.int16)
     delta = np.asarray(protected, dtype=np.int16) - ref
     for q in [q for q in (95, 98, 100) if q >= quality]:
-        data, excess = _pull_back(ref, delta, eps, q, alpha, icc)
+        data, excess = _pull_back(ref, delta, eps, q, alpha, icc, rounds=4)
         if not excess.any():
             return data
     # Quality 100 still overshoots somewhere: lower the bound by 1/255 at a time, only in
-    # the 8x8 blocks (JPEG's unit) that still overshoot, until none does.
+    # the 8x8 blocks (JPEG's unit) that still overshoot, until none does: at most eps more
+    # tries of two encodings each, so a 12 MP photo costs seconds, not minutes.
     h, w = ref.shape[:2]
     bound = np.full(((h + 7) // 8, (w + 7) // 8), eps, dtype=np.int16)
     while excess.any() and bound.max() > 0:
@@ -227,7 +228,7 @@ def _encode_within(
         over = over.reshape(bound.shape[0], 8, bound.shape[1], 8).max(axis=(1, 3)) > 0
         bound[over] = np.maximum(bound[over] - 1, 0)
         limit = np.kron(bound, np.ones((8, 8), dtype=np.int16))[:h, :w, None]
-        data, excess = _pull_back(ref, np.clip(delta, -limit, limit), eps, 100, alpha, icc)
+        data, excess = _pull_back(ref, np.clip(delta, -limit, limit), eps, 100, alpha, icc, rounds=2)
     if not excess.any():
         log.info("JPEG written at quality 100, the perturbation lowered in %d of %d blocks to stay within %d/255",
                  int((bound < eps).sum()), bound.size, eps)
@@ -244,7 +245,7 @@ def _pull_back(
     quality: int,
     alpha: Image.Image | None,
     icc: bytes | None,
-    rounds: int = 6,
+    rounds: int,
 ) -> tuple[bytes, np.ndarray]:
     """JPEG-encode ref + delta at `quality`, moving the pixels that decode beyond eps back
     by their excess and encoding again, up to `rounds` times. Returns the last encoding and
