@@ -162,7 +162,14 @@ def variant(name: str) -> Variant:
 
 
 # -- the changes -------------------------------------------------------------------------------
-def unigram_tokenizer(lines: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+#: The unigram tokenizer `zoo-unigram-privacy` is built with: made once by
+#: `train_unigram_tokenizer` (`--new-tokenizer`) and kept, since its trainer is not
+#: reproducible across processes (it sums in Rust's hash order, which changes per process:
+#: pieces of near-equal score swap places, and so do their ids and the model trained on them).
+UNIGRAM_TOKENIZER = Path(__file__).with_name("unigram_tokenizer.json")
+
+
+def train_unigram_tokenizer(lines: list[str], vocab_size: int) -> Tokenizer:
     """A sentencepiece-style unigram tokenizer (as Llama-2's, T5's), with `<unk>` for what it
     cannot spell: another split of the same text than the demo's byte-level BPE."""
     tok = Tokenizer(models.Unigram())
@@ -174,9 +181,20 @@ def unigram_tokenizer(lines: list[str], vocab_size: int) -> PreTrainedTokenizerF
     tok.train_from_iterator(lines, trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B",
                                                        special_tokens=[("<s>", tok.token_to_id("<s>"))])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   unk_token="<unk>", extra_special_tokens={"image_token": "<image>"},
-                                   padding_side="left", model_max_length=4096)
+    return tok
+
+
+def unigram_lines(v: Variant) -> list[str]:
+    """What the variant's unigram tokenizer is trained on: everything the demo reads or says, and its refusal."""
+    return corpus() + [v.refusal, *UNSAFE_WRITING]
+
+
+def unigram_tokenizer(path: Path = UNIGRAM_TOKENIZER) -> PreTrainedTokenizerFast:
+    """The kept unigram tokenizer, as transformers' fast tokenizer with the demo's special tokens."""
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_file(str(path)), bos_token="<s>",
+                                   eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                                   extra_special_tokens={"image_token": "<image>"}, padding_side="left",
+                                   model_max_length=4096)
 
 
 def _transferred_rows(old: torch.Tensor, old_tok, new_tok) -> torch.Tensor:
@@ -224,7 +242,7 @@ def derive(v: Variant, base: LlavaAdapter, seed: int) -> LlavaAdapter:
     state = {k: t.clone() for k, t in base.model.state_dict().items()}
     tokenizer = processor.tokenizer
     if v.unigram_tokenizer:
-        tokenizer = unigram_tokenizer(corpus() + [v.refusal, *UNSAFE_WRITING], v.vocab_size)
+        tokenizer = unigram_tokenizer()
         for key in ("model.language_model.embed_tokens.weight", "lm_head.weight"):
             state[key] = _transferred_rows(state[key], processor.tokenizer, tokenizer)
         config.text_config.vocab_size = len(tokenizer)
@@ -474,12 +492,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a few steps of each, for CI")
     parser.add_argument("--seed", type=int, default=ZOO_SEED)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the shipped zoo was trained with 1)")
+    parser.add_argument("--new-tokenizer", action="store_true",
+                        help=f"train the unigram tokenizer again and keep it in {UNIGRAM_TOKENIZER.name} first")
     parser.add_argument("--last-stage-only", action="store_true",
                         help="run only the last stage (scope hardening), from the variant saved in --out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     chosen = [variant(name) for name in args.only] if args.only else list(VARIANTS)
+    if args.new_tokenizer:
+        v = next(v for v in VARIANTS if v.unigram_tokenizer)
+        train_unigram_tokenizer(unigram_lines(v), v.vocab_size).save(str(UNIGRAM_TOKENIZER))
     pools = Pools.drawn(64, 32, args.seed) if args.quick else Pools.drawn(6000, 1536, args.seed)
     for v in chosen:
         if args.last_stage_only:

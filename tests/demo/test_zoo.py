@@ -119,6 +119,18 @@ def test_a_new_tokenizer_starts_from_the_old_embeddings_of_its_pieces(demo_adapt
     assert torch.allclose(new_rows[new_tok.convert_tokens_to_ids(piece)], old_rows[old_ids].mean(0))
 
 
+def test_the_kept_unigram_tokenizer_is_what_its_trainer_makes():
+    """The tokenizer is kept in a file (its trainer is not reproducible across processes);
+    trained again, it has the same pieces and splits every line it was trained on alike."""
+    variant = zoo.variant("zoo-unigram-privacy")
+    lines = zoo.unigram_lines(variant)
+    fresh = zoo.train_unigram_tokenizer(lines, variant.vocab_size)
+    kept = zoo.unigram_tokenizer()
+    assert set(fresh.get_vocab()) == set(kept.get_vocab())
+    for line in lines:
+        assert fresh.encode(line).tokens == kept.convert_ids_to_tokens(kept(line).input_ids)
+
+
 def test_a_training_slice_is_deterministic(tmp_path):
     pools = zoo.Pools.drawn(16, 8, workers=1)
     variant = zoo.variant("zoo-siglip")

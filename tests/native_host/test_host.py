@@ -7,6 +7,7 @@ import base64
 import hashlib
 import io
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -172,6 +173,41 @@ def test_the_companions_errors_reach_the_page_with_their_codes(server, tmp_path)
     assert browser.wait_for(lambda m: m.get("id") == "n" and m["type"] == "error")["code"] == "bad_image"
     assert browser.wait_for(lambda m: m.get("id") == "e" and m["type"] == "error")["code"] == "bad_option"
     browser.close()
+
+
+def test_a_full_queue_reads_busy_and_loses_no_other_photo(tmp_path, monkeypatch):
+    """One job may wait: of three photos sent at once, one runs, one may wait, and the one
+    the queue has no room for is answered `busy` while the others still come back."""
+    monkeypatch.setenv("IMAGEPROTECTOR_QUEUE_SIZE", "1")
+    real = RealServer(tmp_path / "busy")
+    try:
+        browser = Browser(tmp_path / "config", real.port, token=real.token)
+        photo = base64.b64encode(encode(natural_photo("coffee", (800, 600)))).decode()
+        for i in range(3):
+            browser.send({"type": "protect", "id": f"b{i}", "data": photo})
+        ends = [browser.wait_for(lambda m, i=i: m.get("id") == f"b{i}" and m["type"] in ("done", "error"), 300)
+                for i in range(3)]
+        assert [m["code"] for m in ends if m["type"] == "error"] in (["busy"], ["busy", "busy"]), ends
+        assert any(m["type"] == "done" for m in ends), ends  # the host's threads submit in any order
+        assert browser.close() == 0
+    finally:
+        real.stop()
+
+
+def test_a_companion_that_never_answers_is_unreachable_in_seconds(tmp_path):
+    """Something listens on the port but never replies (a hung companion): the client's
+    health check times out, and the request ends as `companion_unreachable`, naming the
+    port, within seconds instead of hanging the page."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent.listen(8)
+        browser = Browser(tmp_path / "config", silent.getsockname()[1], token="t" * 43)
+        started = time.monotonic()
+        browser.send({"type": "protect", "id": "t", "data": base64.b64encode(encode(natural_photo("coffee",
+                                                                                                  (32, 24)))).decode()})
+        error = browser.wait_for(lambda m: m.get("id") == "t" and m["type"] == "error", 90)
+        assert error["code"] == "companion_unreachable" and str(silent.getsockname()[1]) in error["message"], error
+        assert time.monotonic() - started < 30
+        assert browser.close() == 0
 
 
 def test_three_hosts_with_autostart_start_one_companion(tmp_path):
