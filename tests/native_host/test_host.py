@@ -210,6 +210,35 @@ def test_a_companion_that_never_answers_is_unreachable_in_seconds(tmp_path):
         assert browser.close() == 0
 
 
+def test_a_cancelled_photo_reads_cancelled_and_the_host_goes_on(server, tmp_path):
+    browser = Browser(tmp_path / "config", server.port, token=server.token)
+    browser.send({"type": "protect", "id": "c", "data": base64.b64encode(encode(natural_photo("coins"))).decode(),
+                  "options": {"epsilon": 1, "steps": 200}})
+    browser.wait_for(lambda m: m.get("id") == "c" and m["type"] == "progress")
+    browser.send({"type": "cancel", "id": "c"})
+    assert browser.wait_for(lambda m: m.get("id") == "c" and m["type"] == "error", 60)["code"] == "cancelled"
+    browser.send({"type": "ping", "id": "p"})
+    assert browser.wait_for(lambda m: m.get("id") == "p")["type"] == "pong"
+    assert not [m for m in browser.of("c") if m["type"] == "done"]
+    assert browser.close() == 0
+
+
+def test_a_photo_over_the_companions_limits_reads_too_large(tmp_path):
+    config = tmp_path / "small"
+    config.mkdir()
+    (config / "config.json").write_text('{"max_pixels": 10000}')
+    real = RealServer(config)
+    try:
+        browser = Browser(tmp_path / "config", real.port, token=real.token)
+        browser.send({"type": "protect", "id": "big", "data": base64.b64encode(encode(natural_photo("coffee",
+                                                                                                    (200, 150))))
+                      .decode()})
+        assert browser.wait_for(lambda m: m.get("id") == "big" and m["type"] == "error")["code"] == "too_large"
+        assert browser.close() == 0
+    finally:
+        real.stop()
+
+
 def test_three_hosts_with_autostart_start_one_companion(tmp_path):
     config = tmp_path / "config"
     port = free_port()
