@@ -80,10 +80,14 @@ def fold(code: str) -> str:
 class Host:
     """Serves one browser connection: frames in on `reader`, frames out through `writer`."""
 
-    def __init__(self, reader: BinaryIO, writer: FrameWriter, companion: Callable[[], Companion]) -> None:
+    def __init__(self, reader: BinaryIO, writer: FrameWriter, companion: Callable[[], Companion],
+                 photo_timeout: float | None = None) -> None:
+        """`photo_timeout`: seconds a photo may take before its request ends with `timeout`
+        (and its job is cancelled); None: no limit."""
         self.reader = reader
         self.writer = writer
         self.companion = companion  # a factory: each request gets a client of its own
+        self.photo_timeout = photo_timeout
         self._cancel: dict[str, threading.Event] = {}
         self._chunks: dict[str, dict[int, bytes]] = {}
         self._threads: list[threading.Thread] = []
@@ -210,7 +214,7 @@ class Host:
 
         try:
             result = self.companion().protect(data, name, mime, on_progress=relay, cancelled=cancelled.is_set,
-                                              **{k: str(v) for k, v in fields.items()})
+                                              deadline=self.photo_timeout, **{k: str(v) for k, v in fields.items()})
             self.send_file(request_id, result.data, result.mime, result.name, result.receipt)
         except CompanionError as exc:
             self.error(request_id, fold(exc.code), exc.message)

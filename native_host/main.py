@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "--extension-id ID` for it"})
         return 1
     from companion.client import Companion
+    from companion.engine.errors import ProtectError
     from companion.server.config import load_config
     from native_host.autostart import ensure_companion
     from native_host.host import Host
@@ -82,8 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         ensure_companion(config)
         return Companion(config.port)
 
+    try:
+        photo_timeout = load_config().photo_timeout or None
+    except ProtectError:  # a broken config file: each request's companion() says what is wrong
+        photo_timeout = None
     log.info("serving %s", who)
-    Host(sys.stdin.buffer, writer, companion).serve()
+    Host(sys.stdin.buffer, writer, companion, photo_timeout).serve()
     return 0
 
 

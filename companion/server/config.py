@@ -58,6 +58,9 @@ class ServerConfig:
     # --idle-exit minutes such a companion gets
     autostart: bool = True
     autostart_idle_exit: float = 30.0
+    # seconds the native host waits for one photo (queued and protected) before it answers
+    # `timeout` and cancels the job, so a page is never left waiting on a stuck companion (0: no limit)
+    photo_timeout: float = 900.0
     # the extension's own origins, e.g. "chrome-extension://<id>", "moz-extension://<uuid>"
     allowed_origins: list[str] = field(default_factory=list)
 
@@ -105,6 +108,8 @@ def load_config(path: Path | None = None, **flags) -> ServerConfig:
     config = replace(config, **{k: v for k, v in flags.items() if v is not None})
     if not 1 <= config.port <= 65535:
         raise ProtectError("config", f"port must be 1-65535, got {config.port}")
+    if config.photo_timeout < 0:
+        raise ProtectError("config", f"photo_timeout must be 0 (no limit) or a number of seconds, got {config.photo_timeout}")
     if config.idle_exit < 0:
         raise ProtectError("config", f"idle_exit must be 0 (never) or a number of minutes, got {config.idle_exit}")
     if config.threads <= RESERVED_THREADS:

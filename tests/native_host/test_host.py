@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import socket
 import struct
@@ -41,11 +42,11 @@ class Browser:
     """A host process and what it sends back, frame by frame (each frame's raw size kept)."""
 
     def __init__(self, config_dir, port: int, origin: str = ORIGIN, autostart: bool = False, log_dir=None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, **settings) -> None:
         config_dir.mkdir(parents=True, exist_ok=True)
         if token:
             (config_dir / "token").write_text(token + "\n")
-        (config_dir / "config.json").write_text(f'{{"port": {port}, "autostart": {str(autostart).lower()}}}')
+        (config_dir / "config.json").write_text(json.dumps({"port": port, "autostart": autostart, **settings}))
         env = {**os.environ, "IMAGEPROTECTOR_CONFIG_DIR": str(config_dir), "HF_HUB_OFFLINE": "1",
                "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
                "IMAGEPROTECTOR_LOG_DIR": str(log_dir or config_dir / "logs")}
@@ -220,6 +221,21 @@ def test_a_cancelled_photo_reads_cancelled_and_the_host_goes_on(server, tmp_path
     browser.send({"type": "ping", "id": "p"})
     assert browser.wait_for(lambda m: m.get("id") == "p")["type"] == "pong"
     assert not [m for m in browser.of("c") if m["type"] == "done"]
+    assert browser.close() == 0
+
+
+def test_a_photo_slower_than_photo_timeout_reads_timeout_and_its_job_is_cancelled(server, tmp_path):
+    browser = Browser(tmp_path / "config", server.port, token=server.token, photo_timeout=2)
+    started = time.monotonic()
+    browser.send({"type": "protect", "id": "slow", "data": base64.b64encode(encode(natural_photo("coins"))).decode(),
+                  "options": {"epsilon": 1, "steps": 200}})
+    error = browser.wait_for(lambda m: m.get("id") == "slow" and m["type"] == "error", 60)
+    assert error["code"] == "timeout" and time.monotonic() - started < 30, error
+    assert [m for m in browser.of("slow") if m["type"] == "progress"]  # it had started: the host gave up
+    deadline = time.monotonic() + 10  # cancelled, the job stops between steps (200 at eps 1 take far longer)
+    while server.get("/v1/health")[1]["running"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not server.get("/v1/health")[1]["running"]
     assert browser.close() == 0
 
 

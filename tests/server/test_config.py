@@ -31,7 +31,8 @@ def test_the_config_folder_is_the_platforms_unless_overridden(monkeypatch):
     assert str(config_dir()) == user_config_dir("imageprotector", appauthor=False)
 
 
-@pytest.mark.parametrize("content", ['{"port": 1, "colour": "red"}', "{not json", '{"port": 70000}'])
+@pytest.mark.parametrize("content", ['{"port": 1, "colour": "red"}', "{not json", '{"port": 70000}',
+                                     '{"photo_timeout": -1}'])
 def test_bad_config_is_a_clear_error(content):
     config_dir().mkdir(parents=True, exist_ok=True)
     (config_dir() / "config.json").write_text(content)
