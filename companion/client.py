@@ -133,7 +133,15 @@ class Companion:
     def health(self) -> dict:
         """GET /v1/health (no token): status, version, device, models, queue."""
         status, headers, data = self._request("GET", "/v1/health", auth=False, timeout=min(self.timeout, 5.0))
-        return self._json(status, headers, data, (200, 503))
+        try:
+            body = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            body = None
+        if status not in (200, 503) or not isinstance(body, dict) or "models_loaded" not in body:
+            # another program's web server (a 404 page, say) is not a protocol error of ours
+            raise CompanionError("not_companion", f"the program on port {self.port} answers {status} but is not "
+                                 "the ImageProtector companion: stop it, or give the companion another port")
+        return body
 
     def verify(self) -> None:
         """Make sure the program on the port is our companion before the token is sent."""

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -250,6 +251,56 @@ def test_a_photo_over_the_companions_limits_reads_too_large(tmp_path):
                                                                                                     (200, 150))))
                       .decode()})
         assert browser.wait_for(lambda m: m.get("id") == "big" and m["type"] == "error")["code"] == "too_large"
+        assert browser.close() == 0
+    finally:
+        real.stop()
+
+
+class _OtherApp(BaseHTTPRequestHandler):
+    """Another program's web server on the companion's port: 404 for everything."""
+
+    def do_GET(self):  # noqa: N802
+        body = b"<html>not here</html>"
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, *args):
+        pass
+
+
+def test_another_program_on_the_port_reads_not_companion(tmp_path):
+    other = ThreadingHTTPServer(("127.0.0.1", 0), _OtherApp)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        browser = Browser(tmp_path / "config", other.server_address[1], token="t" * 43)
+        browser.send({"type": "protect", "id": "o", "data": base64.b64encode(encode(natural_photo("coffee",
+                                                                                                  (32, 24)))).decode()})
+        error = browser.wait_for(lambda m: m.get("id") == "o" and m["type"] == "error", 60)
+        assert error["code"] == "not_companion", error
+        assert browser.close() == 0
+    finally:
+        other.shutdown()
+        other.server_close()
+
+
+def test_a_model_that_does_not_load_reads_model_unavailable(tmp_path):
+    """A model folder that is there but broken (no processor): the companion runs, its
+    health says why, and each photo is answered `model_unavailable`."""
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "llava"}')
+    real = RealServer(tmp_path / "nomodel", None, "--model", str(broken), ready=lambda h: h["status"] == "error")
+    try:
+        browser = Browser(tmp_path / "config", real.port, token=real.token)
+        browser.send({"type": "protect", "id": "m", "data": base64.b64encode(encode(natural_photo("coffee",
+                                                                                                  (32, 24)))).decode()})
+        error = browser.wait_for(lambda m: m.get("id") == "m" and m["type"] == "error", 120)
+        assert error["code"] == "model_unavailable", error
         assert browser.close() == 0
     finally:
         real.stop()
