@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
 
 from companion.client import Companion, CompanionError
 from tests.conftest import encode, natural_photo
-from tests.server.conftest import RealServer, free_port, private_config
+from tests.server.conftest import RealServer, fake_server, free_port, private_config
 
 
 @pytest.fixture(autouse=True)
@@ -76,34 +74,12 @@ def test_nothing_listening_is_companion_unreachable():
     assert info.value.code == "companion_unreachable"
 
 
-class _Impostor(BaseHTTPRequestHandler):
-    """A program that took the port first: it answers everything, and records what it hears."""
-
-    heard: list[dict] = []
-
-    def do_GET(self):  # noqa: N802
-        _Impostor.heard.append(dict(self.headers))
-        body = json.dumps({"server": "imageprotector", "proof": "0" * 64}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET  # noqa: N815
-
-    def log_message(self, *args):
-        pass
-
-
 def test_an_impostor_on_the_port_never_learns_the_token():
-    impostor = ThreadingHTTPServer(("127.0.0.1", 0), _Impostor)
-    threading.Thread(target=impostor.serve_forever, daemon=True).start()
-    try:
+    """A program that took the port first answers everything as if it were ours."""
+    heard: list[dict] = []
+    body = json.dumps({"server": "imageprotector", "proof": "0" * 64}).encode()
+    with fake_server(200, body, heard=heard) as port:
         with pytest.raises(CompanionError) as info:
-            Companion(impostor.server_address[1], "secret-token").submit(b"x")
-        assert info.value.code == "unauthorized"
-        assert _Impostor.heard and all("secret-token" not in json.dumps(h) for h in _Impostor.heard)
-    finally:
-        impostor.shutdown()
-        impostor.server_close()
+            Companion(port, "secret-token").submit(b"x")
+    assert info.value.code == "unauthorized"
+    assert heard and all("secret-token" not in json.dumps(h) for h in heard)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -22,7 +21,7 @@ from PIL import Image
 from native_host.framing import HEADER, MAX_MESSAGE, MAX_REPLY, encode_frame, read_frame
 from native_host.origins import DEFAULT_CALLERS
 from tests.conftest import encode, natural_photo
-from tests.server.conftest import RealServer, free_port, private_config
+from tests.server.conftest import RealServer, fake_server, free_port, private_config
 
 ORIGIN = DEFAULT_CALLERS[0]
 
@@ -256,36 +255,15 @@ def test_a_photo_over_the_companions_limits_reads_too_large(tmp_path):
         real.stop()
 
 
-class _OtherApp(BaseHTTPRequestHandler):
-    """Another program's web server on the companion's port: 404 for everything."""
-
-    def do_GET(self):  # noqa: N802
-        body = b"<html>not here</html>"
-        self.send_response(404)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET  # noqa: N815
-
-    def log_message(self, *args):
-        pass
-
-
 def test_another_program_on_the_port_reads_not_companion(tmp_path):
-    other = ThreadingHTTPServer(("127.0.0.1", 0), _OtherApp)
-    threading.Thread(target=other.serve_forever, daemon=True).start()
-    try:
-        browser = Browser(tmp_path / "config", other.server_address[1], token="t" * 43)
+    """Another program's web server on the companion's port: 404 and a page for everything."""
+    with fake_server(404, b"<html>not here</html>", "text/html") as port:
+        browser = Browser(tmp_path / "config", port, token="t" * 43)
         browser.send({"type": "protect", "id": "o", "data": base64.b64encode(encode(natural_photo("coffee",
                                                                                                   (32, 24)))).decode()})
         error = browser.wait_for(lambda m: m.get("id") == "o" and m["type"] == "error", 60)
         assert error["code"] == "not_companion", error
         assert browser.close() == 0
-    finally:
-        other.shutdown()
-        other.server_close()
 
 
 def test_a_model_that_does_not_load_reads_model_unavailable(tmp_path):

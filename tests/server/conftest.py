@@ -6,9 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -145,3 +148,32 @@ def multipart(image: bytes, filename: str = "photo.png", **fields) -> tuple[byte
                  f"Content-Type: application/octet-stream\r\n\r\n".encode() + image + b"\r\n")
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+@contextmanager
+def fake_server(status: int, body: bytes, content_type: str = "application/json", heard: list | None = None):
+    """A program other than our companion on a loopback port: it answers every GET and POST
+    with `status` and `body`, and notes each request's headers in `heard`. Yields its port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            if heard is not None:
+                heard.append(dict(self.headers))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
