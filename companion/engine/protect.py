@@ -223,9 +223,11 @@ def _encode_within(
     # tries of two encodings each, so a 12 MP photo costs seconds, not minutes.
     h, w = ref.shape[:2]
     bound = np.full(((h + 7) // 8, (w + 7) // 8), eps, dtype=np.int16)
-    while excess.any() and bound.max() > 0:
+    while excess.any():
         over = np.pad(np.abs(excess).max(axis=2), ((0, -h % 8), (0, -w % 8)))
         over = over.reshape(bound.shape[0], 8, bound.shape[1], 8).max(axis=(1, 3)) > 0
+        if not bound[over].any():  # nothing left to take there: the codec alone moves those pixels that far
+            break
         bound[over] = np.maximum(bound[over] - 1, 0)
         limit = np.kron(bound, np.ones((8, 8), dtype=np.int16))[:h, :w, None]
         data, excess = _pull_back(ref, np.clip(delta, -limit, limit), eps, 100, alpha, icc, rounds=2)

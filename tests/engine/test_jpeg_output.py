@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import struct
+import threading
 
 import numpy as np
 import pytest
@@ -63,6 +64,26 @@ def test_only_the_blocks_jpeg_cannot_hold_give_way():
     # quality 100 alone errs by +-1 on pixels at +-eps, so some loss is inevitable; shrinking
     # the whole perturbation to fix the corner (as the encoder once did) kept 0.62
     assert kept > 0.75
+
+
+def test_where_the_codec_alone_moves_pixels_beyond_eps_the_encoder_still_ends():
+    """At eps 1 and 2 quality 100 alone moves this photo's saturated edges by 4/255: the
+    encoder gives up on those blocks (the receipt reports the L-infinity) instead of
+    looping for ever, within a grey level of what the codec alone does to the photo."""
+    base = decoded_jpeg("retina")
+    ref = np.asarray(base, np.int16)
+    codec_alone = quality.linf(base, imageio.decode_rgb(imageio.encode(base, "jpeg", quality=100)))
+    assert codec_alone == 4
+    for eps in (1, 2):
+        delta = np.random.default_rng(eps).choice([-eps, eps], size=ref.shape)
+        protected = Image.fromarray(np.clip(ref + delta, 0, 255).astype(np.uint8))
+        done: list[bytes] = []
+        worker = threading.Thread(target=lambda e=eps, p=protected: done.append(
+            _encode_within(base, p, "jpeg", e, None, None, 100)), daemon=True)
+        worker.start()
+        worker.join(120)
+        assert done, f"the encoder did not end at eps {eps}"
+        assert quality.linf(base, imageio.decode_rgb(done[0])) <= codec_alone + 1
 
 # --- every photo that decodes can be written: noisy pixels, big colour profiles ----------------
 
