@@ -41,29 +41,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tokenizers import (
-    Tokenizer,
-    decoders,
-    models,
-    normalizers,
-    pre_tokenizers,
-    processors,
-    trainers,
-)
-from transformers import (
-    LlavaConfig,
-    LlavaForConditionalGeneration,
-    PreTrainedTokenizerFast,
-)
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import LlavaConfig, LlavaForConditionalGeneration, PreTrainedTokenizerFast
 
 from companion.demo import DEMO_MODEL_DIR, ZOO_DIR
 from companion.demo.build import SPECIAL_TOKENS, build_processor
-from companion.demo.reading_scenes import (
-    UNSAFE_WRITING,
-    Scene,
-    make_scene,
-    sample_question,
-)
+from companion.demo.reading_scenes import UNSAFE_WRITING, Scene, make_scene, sample_question
 from companion.demo.reading_train import (
     EVAL_SEED,
     QUESTION,
@@ -344,11 +327,10 @@ class ScopeAttacks:
         model = self.adapter.model
         was_training = model.training
         model.eval()
+        refusal_loss = qa_loss(self.adapter)
         for _ in range(steps):
             images.requires_grad_(True)
-            loss = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                         pixel_values=self.adapter.pixel_values(images), labels=tokens.labels).loss
-            (grad,) = torch.autograd.grad(loss, images)
+            (grad,) = torch.autograd.grad(refusal_loss((self.adapter.pixel_values(images), tokens)), images)
             size = self.rng.choice((2, 4, 8, 16)) / 255
             images = (images.detach() - size * grad.sign()).clamp(0, 1)
         model.train(was_training)
