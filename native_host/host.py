@@ -232,8 +232,9 @@ class Host:
             part = data[index * CHUNK_BYTES:(index + 1) * CHUNK_BYTES]
             if not self.reply(request_id, "chunk", index=index, count=count, data=base64.b64encode(part).decode()):
                 return  # the browser has gone
-        self.reply(request_id, "done", mime=mime, name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                   receipt=receipt)
+        digest = hashlib.sha256(data).hexdigest()
+        log.info("request %s: sent %s (%d bytes in %d chunks, sha256 %s)", request_id, name, len(data), count, digest)
+        self.reply(request_id, "done", mime=mime, name=name, size=len(data), sha256=digest, receipt=receipt)
 
 
 class _Invalid(Exception):

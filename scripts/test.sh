@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: makes .venv if needed, installs the project with
-# its test extras, runs pytest. `.ci/run` runs exactly this. Exits non-zero when a test fails.
+# its test extras, the browsers and drivers of the extension's tests, runs pytest. `.ci/run`
+# runs exactly this. Exits non-zero when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -8,5 +9,15 @@ PYTHON="${PYTHON:-python3}"
 # torch first and pinned: 2.13.0 is the CPU build CI uses; a bare "torch" could pull a multi-GB CUDA build.
 .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+# The extension's browser tests: Debian's chromium and firefox-esr (no browser is ever
+# downloaded by a driver), and the drivers from npm at the versions package-lock.json pins.
+if ! command -v chromium >/dev/null || ! command -v firefox-esr >/dev/null || ! command -v node >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium firefox-esr nodejs npm >/dev/null
+fi
+[ -d tests/extension/node_modules/playwright-core ] && [ -d tests/extension/node_modules/puppeteer-core ] \
+  || PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix tests/extension --no-audit --no-fund --loglevel=error
+export IMAGEPROTECTOR_REQUIRE_BROWSERS=1
 export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
