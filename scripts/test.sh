@@ -16,7 +16,8 @@ if ! command -v chromium >/dev/null || ! command -v firefox-esr >/dev/null || ! 
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium firefox-esr nodejs npm >/dev/null
 fi
-[ -d tests/extension/node_modules/playwright-core ] && [ -d tests/extension/node_modules/puppeteer-core ] \
+# npm ci again whenever package-lock.json is newer than what it installed last
+[ tests/extension/node_modules/.package-lock.json -nt tests/extension/package-lock.json ] \
   || PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix tests/extension --no-audit --no-fund --loglevel=error
 export IMAGEPROTECTOR_REQUIRE_BROWSERS=1
 export HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false

@@ -5,11 +5,15 @@
 
 import { DEFAULT_SITES, PROFILES } from './sites.js';
 
-/** Strength presets: epsilon (/255) and what it costs in picture quality. */
+/**
+ * Strength presets: epsilon (/255) and what it costs in picture quality, as measured with
+ * the demo model on 8 photos (`python benchmarks/protect_photos.py --epsilon E --quick`,
+ * README "Strength"). The attack stops once the model refuses, so a preset is a ceiling.
+ */
 export const STRENGTHS = Object.freeze([
-  { epsilon: 4, label: 'Light', cost: 'PSNR about 42 dB: invisible on any photo' },
-  { epsilon: 8, label: 'Standard', cost: 'PSNR 36-42 dB: invisible at normal viewing size' },
-  { epsilon: 16, label: 'Strong', cost: 'PSNR about 30-36 dB: a faint grain on flat areas' },
+  { epsilon: 4, label: 'Light', cost: 'PSNR 38-45 dB; weaker: the demo model refused 85% of test questions' },
+  { epsilon: 8, label: 'Standard', cost: 'PSNR 36-44 dB: invisible at normal viewing size; refused 100%' },
+  { epsilon: 16, label: 'Strong', cost: 'PSNR 35 dB and up where 8 would do; down to 24 dB where a model takes it all' },
 ]);
 
 export const FAILURE_POLICIES = Object.freeze({

@@ -20,8 +20,13 @@
       const transfer = new DataTransfer();
       for (const [type, text] of texts) transfer.setData(type, text);
       for (const file of replacement) transfer.items.add(file);
-      ImageProtectorGuard.dispatchOurs(target, new ClipboardEvent('paste', { bubbles: true, cancelable: true,
-        composed: true, clipboardData: transfer }));
+      const paste = new ClipboardEvent('paste', { bubbles: true, cancelable: true, composed: true,
+        clipboardData: transfer });
+      // Firefox gives a constructed paste an empty clipboardData of its own: hand the page ours
+      if (paste.clipboardData?.files.length !== transfer.files.length) {
+        Object.defineProperty(paste, 'clipboardData', { value: transfer });
+      }
+      ImageProtectorGuard.dispatchOurs(target, paste);
     });
   }, true);
 })();

@@ -6,7 +6,7 @@
 import { ACTIONS } from '../common/messages.js';
 import { ask } from '../common/ask.js';
 import { FAILURE_POLICIES, STRENGTHS } from '../common/settings.js';
-import { DEFAULT_SITES, PROFILES } from '../common/sites.js';
+import { DEFAULT_SITES, PROFILES, siteKey } from '../common/sites.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -64,6 +64,36 @@ async function render() {
     await ask(ACTIONS.SITE_STATE, { url: key.includes('://') ? key : `https://${key}/` }))));
   $('sites').replaceChildren(...rows);
 }
+
+/** 'social.example' or 'https://social.example/home' -> 'https://social.example' (null if not a web address). */
+function originOf(text) {
+  try {
+    const url = new URL(text.includes('://') ? text.trim() : `https://${text.trim()}`);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+$('add-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const note = $('add-note');
+  const origin = originOf($('new-site').value);
+  if (!origin) {
+    note.textContent = 'That is not a web address.';
+    return;
+  }
+  // asked here, in the click: browsers grant optional permissions only during a user gesture
+  const granted = await chrome.permissions.request({ origins: [`${origin}/*`] });
+  if (!granted) {
+    note.textContent = `Permission not given: ImageProtector cannot see uploads on ${origin}.`;
+    return;
+  }
+  await ask(ACTIONS.SET_SITE, { key: siteKey(origin) ?? origin, enabled: true });
+  note.textContent = `${origin} added. Reload its open tabs to protect them.`;
+  $('new-site').value = '';
+  await render();
+});
 
 render().catch((error) => saved(`Could not load the settings: ${error.message}`))
   .finally(() => document.body.setAttribute('data-ready', 'true'));

@@ -293,6 +293,39 @@ def chromium(chromium_for, companion):
     return chromium_for(companion.port, companion.token)
 
 
+class Firefox(Driver):
+    """Debian's firefox-esr driven over WebDriver BiDi (puppeteer-core), the extension
+    installed as a temporary add-on, the native host installed for Firefox in a private
+    HOME. Firefox has no --host-resolver-rules: `network.dns.localDomains` sends the
+    production names to 127.0.0.1, so the site is https://www.instagram.com:PORT/ (the
+    extension's host permissions match any port)."""
+
+    def __init__(self, tmp: Path, site: TestSite, env: dict) -> None:
+        _require(FIREFOX.exists(), "Debian's firefox-esr (/usr/bin/firefox-esr)")
+        home = tmp / "home"
+        home.mkdir(parents=True)
+        self.env = {**env, "HOME": str(home)}
+        install_host("firefox", {**os.environ, **self.env})
+        prefs = {"network.dns.localDomains": f"{DEFAULT_HOST},{ADDED_HOST}"}
+        config = {"profileDir": str(tmp / "firefox-profile"), "extension": str(EXTENSION), "env": self.env,
+                  "prefs": prefs}
+        (tmp / "firefox-profile").mkdir()
+        super().__init__("firefox", config, tmp / "firefox.log")
+        self.port = site.port
+
+    def host_log(self) -> str:
+        path = Path(self.env["IMAGEPROTECTOR_LOG_DIR"]) / "native-host.log"
+        return path.read_text() if path.exists() else ""
+
+
+@pytest.fixture
+def firefox(tmp_path, site, companion):
+    env = browser_env(tmp_path / "browser-config", companion.port, False, companion.token)
+    browser = Firefox(tmp_path / "ff", site, env)
+    yield browser
+    browser.close()
+
+
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS

@@ -35,7 +35,9 @@ async function launchFirefox() {
     extraPrefsFirefox: config.prefs ?? {},
     env: { ...process.env, ...config.env },
     args: config.args ?? [],
+    acceptInsecureCerts: true,
   });
+  ctx.extensionId = await ctx.browser.installExtension(config.extension);
   ctx.page = (await ctx.browser.pages())[0] ?? await ctx.browser.newPage();
 }
 

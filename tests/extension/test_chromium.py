@@ -60,6 +60,9 @@ def dispatch_with_files(browser, kind: str, selector: str, name: str, data: byte
           const init = { bubbles: true, cancelable: true };
           const event = kind === 'drop' ? new DragEvent('drop', { ...init, dataTransfer: transfer })
             : new ClipboardEvent('paste', { ...init, clipboardData: transfer });
+          if (kind === 'paste' && !event.clipboardData?.files.length) {
+            Object.defineProperty(event, 'clipboardData', { value: transfer }); // Firefox: see content/paste.js
+          }
           document.querySelector(selector).dispatchEvent(event);
         }, args);
     """, kind=kind, selector=selector, name=name, b64=base64.b64encode(data).decode(), mime=mime)
@@ -254,3 +257,36 @@ def test_a_12_mp_photo_comes_through_in_chunks_while_the_page_stays_responsive(c
     assert re.search(r"\(\d+ bytes in (\d+) chunks", chromium.host_log()).group(1) not in ("0", "1")
     overlay_card(chromium, "done")
     chromium.run("await ctx.page.screenshot({ path: args.path });", path=str(screenshot_dir() / "overlay-done.png"))
+
+
+def test_after_the_service_worker_was_stopped_the_next_photo_still_gets_through(chromium, site, tmp_path):
+    """The browser stops an idle service worker (30 s in Chromium); here it is stopped at
+    once. The page's port and the native host's port die with it; the next photo wakes a
+    new worker, which connects to the host again."""
+    path, data = photo_file(tmp_path)
+    open_site(chromium)
+    chromium.run("await ctx.page.setInputFiles('#picker', args.path);", path=str(path))
+    site.wait_upload("picker")
+    chromium.run("""
+        ctx.cdp = await ctx.context.newCDPSession(ctx.page);
+        ctx.statuses = [];
+        const stopped = new Promise((resolve) => {
+          ctx.cdp.on('ServiceWorker.workerVersionUpdated', ({ versions }) => {
+            for (const v of versions) {
+              ctx.statuses.push(v.runningStatus);
+              if (v.runningStatus === 'stopped') resolve();
+            }
+          });
+        });
+        await ctx.cdp.send('ServiceWorker.enable');
+        await ctx.cdp.send('ServiceWorker.stopAllWorkers');
+        await stopped;
+    """)
+    before = len(site.uploads)
+    other, other_data = photo_file(tmp_path, "second.jpg", scene="chelsea")
+    chromium.run("await ctx.page.setInputFiles('#picker', args.path);", path=str(other))
+    [received] = site.wait_upload("picker", after=before)["files"]
+    assert_protected(chromium, received, other_data)
+    assert len(results_sent(chromium)) == 2
+    statuses = chromium.run("return ctx.statuses;")
+    assert statuses[statuses.index("stopped"):].count("running") >= 1  # a new worker did the second photo
