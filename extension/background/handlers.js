@@ -51,8 +51,9 @@ export function makeHandlers({ host, results, badge }) {
     },
 
     async [ACTIONS.PROTECT]({ name, mime, data, requestId }, { sender, emit }) {
-      const url = sender.tab?.url ?? sender.url;
-      const state = siteState(await loadSettings(), siteKey(url));
+      const url = sender.url ?? sender.tab?.url; // the frame's page, as the content script asked siteState for it
+      const key = url ? siteKey(url) : null;
+      const state = key ? siteState(await loadSettings(), key) : { enabled: false };
       if (!state.enabled) return { passthrough: 'disabled' };
       if (await results.isKnown(await sha256Hex(base64ToBytes(data)))) return { passthrough: 'already_protected' };
       const tabId = sender.tab?.id;
@@ -65,7 +66,7 @@ export function makeHandlers({ host, results, badge }) {
           { onProgress: (p) => emit?.({ type: 'progress', fraction: p.fraction, step: p.step, maxSteps: p.max_steps,
             eta: p.eta, state: p.state }) },
         );
-        await results.add({ sha256: result.sha256, name: result.name, site: state.profile, receipt: result.receipt,
+        await results.add({ sha256: result.sha256, name, site: state.profile, receipt: result.receipt,
           tabUrl: url });
         return { name: result.name, mime: result.mime, data: result.data, sha256: result.sha256,
           receipt: result.receipt };

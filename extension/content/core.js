@@ -92,9 +92,17 @@ var ImageProtector = globalThis.ImageProtector ?? (() => {
   }
 
   async function protectFiles(files, isPhoto) {
-    stateReady = refresh(); // the switch as it is now, not as it was when the page loaded
-    const site = await stateReady;
-    if (!site.enabled || !isPhoto.some(Boolean)) return files;
+    if (!isPhoto.some(Boolean)) return files;
+    let site;
+    try {
+      stateReady = refresh(); // the switch as it is now, not as it was when the page loaded
+      site = await stateReady;
+    } catch (error) {
+      // the extension was updated or reloaded under this page: this script can no longer reach it
+      return held(files, isPhoto, { code: 'worker_stopped',
+        message: 'ImageProtector was updated or restarted: reload this page to protect photos here' });
+    }
+    if (!site.enabled) return files;
     const photos = [];
     for (const file of files.filter((_, index) => isPhoto[index])) {
       if (!known.has(await hashOf(file))) photos.push(file); // ours already: it passes, silently
@@ -126,6 +134,14 @@ var ImageProtector = globalThis.ImageProtector ?? (() => {
     }
     const replacement = new Map(photos.map((file, index) => [file, outcomes[index].file ?? file]));
     return files.map((file) => replacement.get(file) ?? file);
+  }
+
+  /** No way to protect: every photo failed with `error`; the user decides (the hold policy). */
+  async function held(files, isPhoto, error) {
+    const photos = files.filter((_, index) => isPhoto[index]);
+    const batch = ImageProtectorOverlay.batch(photos.map((f) => f.name || 'photo'));
+    for (const item of batch.items) item.failed(error);
+    return (await batch.ask()) === 'original' ? files : null;
   }
 
   return { siteState, protectFiles };

@@ -140,6 +140,20 @@ def test_a_photo_the_page_uploads_with_fetch_is_protected_by_the_fallback_hook(c
     assert_protected(chromium, received, data)
 
 
+def test_several_photos_at_once_are_protected_together_and_shown_in_one_card(chromium, site, tmp_path):
+    first, first_data = photo_file(tmp_path, "one.jpg")
+    second, second_data = photo_file(tmp_path, "two.jpg", scene="chelsea")
+    open_site(chromium)
+    chromium.run("await ctx.page.setInputFiles('#picker', args.paths);", paths=[str(first), str(second)])
+    files = site.wait_upload("picker")["files"]
+    assert [f["name"] for f in files] == ["one.jpg", "two.jpg"]
+    assert_protected(chromium, files[0], first_data)
+    assert_protected(chromium, files[1], second_data)
+    card = overlay_card(chromium, "done")
+    assert "2 photos protected" in card["text"] and card["text"].count("Protected: refused") == 2, card
+    assert chromium.run("return await ctx.page.locator('imageprotector-overlay .card').count();") == 1
+
+
 def test_other_files_pass_unchanged_beside_a_protected_photo(chromium, site, tmp_path):
     path, data = photo_file(tmp_path)
     notes = tmp_path / "notes.txt"
@@ -172,12 +186,17 @@ def test_a_photo_it_just_protected_passes_through_rather_than_being_protected_ag
 def test_with_the_site_switched_off_in_the_popup_the_original_passes_untouched(chromium, site, tmp_path):
     path, data = photo_file(tmp_path)
     open_site(chromium)
+    chromium.run("await ctx.page.setInputFiles('#picker', args.path);", path=str(path))
+    site.wait_upload("picker")  # one result for the popup's list
     open_extension_page(chromium, "popup/popup.html")
     status = chromium.run("""
         await ctx.ext.waitForSelector('#companion-status .ok, #companion-status .bad');
         return await ctx.ext.innerText('body');
     """)
     assert "instagram.com" in status and "Protected (instagram profile)" in status and "Running on cpu" in status
+    assert "Model: demo" in status
+    assert re.search(r"me\.jpg\s+www\.instagram\.com: refused 100%, PSNR \d+\.\d dB", status), status
+    site.uploads.clear()
     chromium.run("await ctx.ext.screenshot({ path: args.path });", path=str(screenshot_dir() / "popup.png"))
     chromium.run("""
         await ctx.ext.click('#site-toggle');
@@ -186,7 +205,7 @@ def test_with_the_site_switched_off_in_the_popup_the_original_passes_untouched(c
     chromium.run("await ctx.page.bringToFront(); await ctx.page.setInputFiles('#picker', args.path);", path=str(path))
     [received] = site.wait_upload("picker")["files"]
     assert received["data"] == data
-    assert results_sent(chromium) == []
+    assert len(results_sent(chromium)) == 1  # only the photo before the switch
     # and on again: protected once more
     chromium.run("""
         await ctx.ext.click('#site-toggle');
@@ -252,6 +271,11 @@ def test_a_12_mp_photo_comes_through_in_chunks_while_the_page_stays_responsive(c
     """, shot=str(screenshot_dir() / "overlay-progress.png"))
     assert typed["value"] == "still typing while it works"
     assert typed["state"] == "working"  # the typing happened while the photo was being protected
+    badge = chromium.run("""
+        const [tab] = await ctx.worker.evaluate((url) => chrome.tabs.query({ url }), args.match);
+        return await ctx.worker.evaluate((id) => chrome.action.getBadgeText({ tabId: id }), tab.id);
+    """, match=f"https://{DEFAULT_HOST}/*")
+    assert badge == "1"  # the toolbar shows the photo in progress
     [received] = site.wait_upload("picker", timeout=600)["files"]
     assert_protected(chromium, received, data)
     assert re.search(r"\(\d+ bytes in (\d+) chunks", chromium.host_log()).group(1) not in ("0", "1")
