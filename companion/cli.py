@@ -19,14 +19,14 @@ import logging
 import sys
 
 from companion import __version__
-from companion.commands import check, doctor, evaluate, install_host, models, protect, serve, token
+from companion.commands import check, doctor, evaluate, install_host, models, protect, serve, token, watch
 from companion.engine.errors import ProtectError
 from companion.engine.quality import MissingDependency
 
 log = logging.getLogger("imageprotector")
 
 COMMANDS = {"protect": protect, "check": check, "evaluate": evaluate, "models": models, "serve": serve, "token": token,
-            "install-host": install_host, "doctor": doctor}
+            "install-host": install_host, "doctor": doctor, "watch": watch}
 
 
 def _parser() -> argparse.ArgumentParser:

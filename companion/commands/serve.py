@@ -14,6 +14,8 @@ def add_parser(sub) -> None:
     p.add_argument("--lazy", action="store_true", help="load the models on the first job instead of at start")
     p.add_argument("--idle-exit", type=float, default=None, metavar="MINUTES",
                    help="exit after this many minutes with no request and no job (default: never)")
+    p.add_argument("--watch", action="append", metavar="DIR",
+                   help="also protect each new photo in DIR, once (repeat; default: the config file's 'watch')")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,5 +24,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(port=args.port, models=args.model, device=args.device, queue_size=args.queue_size,
                          preload=False if args.lazy else None, idle_exit=args.idle_exit)
-    serve(config)
+    beside = None
+    if args.watch or config.watch:
+        from watcher.run import beside_server, folders_from
+
+        beside = beside_server(folders_from(config, args.watch))
+    serve(config, beside)
     return 0

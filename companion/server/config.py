@@ -63,6 +63,8 @@ class ServerConfig:
     photo_timeout: float = 900.0
     # the extension's own origins, e.g. "chrome-extension://<id>", "moz-extension://<uuid>"
     allowed_origins: list[str] = field(default_factory=list)
+    # folders the watcher protects (`serve --watch`, `watch`): [{"path", "out_dir", "recursive", "site"}]
+    watch: list[dict] = field(default_factory=list)
 
     @property
     def sync_waiters(self) -> int:

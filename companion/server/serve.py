@@ -18,6 +18,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from companion.server.app import create_app
 from companion.server.auth import get_token
@@ -40,8 +41,12 @@ def _listen(port: int) -> str:
     return " ".join(addresses)
 
 
-def serve(config: ServerConfig) -> None:
+def serve(config: ServerConfig, beside: Callable[[ServerConfig, str], Callable[[], None]] | None = None) -> None:
     """Serve until SIGINT or SIGTERM; the model is loaded by the worker (at start by default).
+
+    `beside(config, token)`, once the socket listens, starts what runs in the same process
+    (the folder watcher of `serve --watch`) and returns how to stop it, which is called
+    before the jobs stop.
 
     A signal cancels the jobs (the running one stops between attack steps, waiting callers
     get their answer), closes the sockets and returns: the command exits 0, no traceback.
@@ -88,11 +93,14 @@ def serve(config: ServerConfig) -> None:
         threading.Thread(target=_exit_when_idle, args=(activity, jobs, config.idle_exit * 60), daemon=True).start()
     log.warning("imageprotector companion listening on %s (models %s, device %s)", listen, ",".join(config.models),
                 device)
+    stop_beside = beside(config, token) if beside is not None else None
     try:
         server.run()
     except (SystemExit, KeyboardInterrupt):
         pass  # a signal before or after the loop: the same clean stop
     finally:
+        if stop_beside is not None:
+            stop_beside()
         jobs.stop()
         wasyncore.close_all(server.map if hasattr(server, "map") else server._map)
         log.warning("imageprotector companion stopped")
