@@ -248,11 +248,11 @@ class Worker:
         common = dict(sha256=digest, output=str(out), out_sha256=sha256(data), receipt=receipt)
         self.state.put(str(path), str(folder.path), *size_mtime, "writing", **common)
         write_atomically(out, data)
-        self.state.put(str(path), str(folder.path), *size_mtime, "done", **common)
-        if reused:
+        if reused:  # logged before 'done': a crash between the two leaves a `writing` row, settled at start
             log.info("%s -> %s (same photo as %s, its protection reused)", path, out, reused)
         else:
             log.info("%s -> %s (%s)", path, out, _describe(receipt))
+        self.state.put(str(path), str(folder.path), *size_mtime, "done", **common)
 
     def _failed(self, folder: Folder, path: Path, size_mtime, digest, row: Row | None, error: ProtectFailed) -> None:
         key = str(path)
