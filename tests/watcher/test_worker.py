@@ -169,3 +169,38 @@ def test_hostile_folders_are_logged_and_nothing_else_is_lost(tmp_path, watch, ca
     assert str(root / "link.png") not in done and not any("loop" in p for p in done)
     assert "changed while it was being protected" in caplog.text
     assert not any(r.path.endswith("vanish.png") for r in state.in_state("pending"))
+
+
+def test_an_unreadable_photo_is_reported_and_the_others_go_on():
+    """Root reads any file, so where the tests run as root (CI) the watcher gives up root
+    first (unreadable_run.py)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    base = Path(tempfile.mkdtemp(prefix="imageprotector-unreadable-"))
+    try:
+        folder, data = base / "photos", base / "data"
+        folder.mkdir()
+        data.mkdir()
+        (folder / "locked.png").write_bytes(photo(1))
+        (folder / "fine.png").write_bytes(photo(2))
+        (folder / "locked.png").chmod(0)
+        for path in (base, folder, data):
+            path.chmod(0o777)
+        (folder / "fine.png").chmod(0o644)
+        root = Path(__file__).resolve().parents[2]
+        run = subprocess.run([sys.executable, str(root / "tests" / "watcher" / "unreadable_run.py"), str(folder),
+                              str(data)], capture_output=True, text=True, timeout=120, cwd=root,
+                             env={**os.environ, "PYTHONPATH": str(root), "HOME": str(base)})
+        assert run.returncode == 0, run.stderr[-3000:]
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        assert result["done"] == [str(folder / "fine.png")]
+        [(path, error)] = result["failed"]
+        assert path == str(folder / "locked.png") and "cannot read" in error and "Permission denied" in error
+        assert result["calls"] == ["fine.png"]
+        assert "gave up on" in run.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
