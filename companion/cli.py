@@ -6,6 +6,8 @@
     imageprotector models [--json]
     imageprotector serve [--port 8765] [--model NAME ...] [--device ...]
     imageprotector token [--rotate]
+    imageprotector watch DIR... [--out-dir DIR] [--recursive] [--site NAME] | --status
+    imageprotector install-service [--watch DIR ...] [--dry-run] [--uninstall]
 
 Each subcommand lives in companion/commands/; this module parses, sets up logging and
 turns errors into one line and an exit status (2 for usage and model errors, 130 when
@@ -19,14 +21,15 @@ import logging
 import sys
 
 from companion import __version__
-from companion.commands import check, doctor, evaluate, install_host, models, protect, serve, token, watch
+from companion.commands import (check, doctor, evaluate, install_host, install_service, models, protect, serve, token,
+                                watch)
 from companion.engine.errors import ProtectError
 from companion.engine.quality import MissingDependency
 
 log = logging.getLogger("imageprotector")
 
 COMMANDS = {"protect": protect, "check": check, "evaluate": evaluate, "models": models, "serve": serve, "token": token,
-            "install-host": install_host, "doctor": doctor, "watch": watch}
+            "install-host": install_host, "doctor": doctor, "watch": watch, "install-service": install_service}
 
 
 def _parser() -> argparse.ArgumentParser:
