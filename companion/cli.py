@@ -24,19 +24,29 @@ from companion import __version__
 from companion.commands import (check, doctor, evaluate, install_host, install_service, models, protect, serve, token,
                                 watch)
 from companion.engine.errors import ProtectError
-from companion.engine.quality import MissingDependency
+from companion.engine.errors import MissingDependency
 
 log = logging.getLogger("imageprotector")
 
 COMMANDS = {"protect": protect, "check": check, "evaluate": evaluate, "models": models, "serve": serve, "token": token,
             "install-host": install_host, "doctor": doctor, "watch": watch, "install-service": install_service}
 
+#: commands that load no model: they must not pay for importing transformers (or torch)
+LIGHT = {"token", "install-host", "install-service", "watch"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line (and where to read more), exit status 2, before any work."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imageprotector", description="Protect photos from analysis by multimodal LLMs.")
+    parser = _Parser(prog="imageprotector", description="Protect photos from analysis by multimodal LLMs.")
     parser.add_argument("--version", action="version", version=f"imageprotector {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in COMMANDS.values():
         command.add_parser(sub)
     return parser
@@ -46,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if args.verbose < 2:
+    if args.verbose < 2 and args.command not in LIGHT:
         _quiet_libraries()
     try:
         return COMMANDS[args.command].run(args)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from companion.engine.evaluate import Report
-from companion.engine.quality import MissingDependency
+from companion.engine.errors import MissingDependency
 
 
 def plot_report(report: Report, path: Path) -> None:

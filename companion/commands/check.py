@@ -14,7 +14,7 @@ from pathlib import Path
 
 from companion.commands.common import add_model_options, load_engine
 from companion.engine.errors import ProtectError
-from companion.engine.receipt import MIN_REFUSAL
+from companion.engine.judge import MIN_REFUSAL
 
 
 def add_parser(sub) -> None:

@@ -4,8 +4,41 @@ from __future__ import annotations
 
 import argparse
 
-from companion.engine.robust import JPEG_BACKENDS
-from companion.engine.sites import SITES
+from companion.engine.sites import JPEG_BACKENDS, SITES
+
+
+def whole_number(low: int, high: int | None = None, zero: bool = False):
+    """An argparse type: a whole number from `low` to `high` (and 0 too, with `zero`), so a bad
+    value is one usage error before any photo is touched."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if zero and value == 0:
+            return 0
+        if value < low or (high is not None and value > high):
+            limits = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"must be {limits}{' (or 0)' if zero else ''}, not {value}")
+        return value
+
+    return parse
+
+
+def check_inputs(paths) -> list[str]:
+    """One line for each input that is missing or cannot be read (checked before any work)."""
+    import os
+
+    problems = []
+    for path in paths:
+        if not path.exists():
+            problems.append(f"{path}: no such file")
+        elif path.is_dir():
+            problems.append(f"{path}: is a folder, not a photo")
+        elif not os.access(path, os.R_OK):
+            problems.append(f"{path}: not readable (permission denied)")
+    return problems
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -13,7 +46,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--model", action="append",
         help="'demo', a local folder or a Hugging Face id; repeat for an ensemble"
     )
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="where the model runs (default auto: CUDA, else Apple's MPS, else the CPU)")
     p.add_argument("--download", action="store_true", help="download a model missing from the Hugging Face cache")
 
 
@@ -24,11 +58,15 @@ def add_protection_options(p: argparse.ArgumentParser) -> None:
                    help="optimise for the file only, not for the site's re-encoding (faster, weaker after upload)")
     p.add_argument("--jpeg-backend", default="pillow", choices=list(JPEG_BACKENDS),
                    help="JPEG in the robust loop: Pillow straight-through (default) or kornia's differentiable codec")
-    p.add_argument("--epsilon", type=int, default=8, help="largest change per pixel, in /255 (default 8)")
-    p.add_argument("--steps", type=int, default=200, help="the most attack steps (it stops early once done)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-size", type=int, default=None,
-                   help="cap on the output's long edge in px (default: the site's size; 0: no cap)")
+    p.add_argument("--epsilon", type=whole_number(1, 64), default=8,
+                   help="largest change per pixel, in /255, 1-64 (default 8)")
+    p.add_argument("--steps", type=whole_number(1, 100_000), default=200,
+                   help="the most attack steps (default 200; it stops early once the model refuses)")
+    p.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
+                   help="seed of the attack's random starts and views: the same seed, the same result (default 0)")
+    p.add_argument("--max-size", type=whole_number(32, zero=True), default=None,
+                   help="cap on the output's long edge in px, 32 or more (default: the site's own cap, if any; "
+                        "0: no cap at all)")
 
 
 def protection_options(args: argparse.Namespace, **overrides):

@@ -2,8 +2,11 @@
 
 Each photo gets its own progress bar (on a terminal) and one result line as soon as it is
 done, so a long batch can be watched and interrupted without losing finished photos.
-A photo that fails gets a one-line error and the batch goes on; the exit status is 0 only
-when every photo was protected and its receipt verified.
+Options and inputs are checked before any work: a bad option is one usage error (exit 2),
+and so is a missing or unreadable photo, so a typo does not wait for the minutes of a long
+batch to show. A photo that fails later gets a one-line error and the batch goes on; an
+existing output is kept unless --force. Exit status: 0 when every photo was protected and
+(unless --no-verify) its receipt verified, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from companion.commands.common import add_model_options, add_protection_options, load_engine, protection_options
+from companion.commands.common import (add_model_options, add_protection_options, check_inputs, load_engine,
+                                       protection_options)
 from companion.engine.errors import ProtectError
 
 
@@ -27,13 +31,20 @@ def add_parser(sub) -> None:
     add_protection_options(p)
     p.add_argument("--format", choices=["keep", "jpeg", "png", "webp"], default=None,
                    help="output format (default: the site's; for generic, the original's)")
-    p.add_argument("--no-verify", action="store_true", help="skip the receipt (faster, but unverified)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the receipt (faster, but unverified; the exit status then says only that it was written)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output (never the original)")
     p.add_argument("--json", action="store_true", help="one JSON object per photo on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.output and len(args.photos) > 1:
         raise ProtectError("usage", "-o/--output takes one photo; use --out-dir for several")
+    problems = check_inputs(args.photos)
+    if problems:
+        for line in problems:
+            print(f"imageprotector protect: error: {line}", file=sys.stderr)
+        return 2
     engine = load_engine(args)
     options = protection_options(args, format=args.format, verify=not args.no_verify)
     failures = 0
@@ -53,6 +64,21 @@ def _output_path(photo: Path, args: argparse.Namespace, extension: str) -> Path:
     return folder / output_name(photo.stem, extension)
 
 
+def _planned_extension(photo: Path, options) -> str:
+    """The output's extension before the work (from the file's header, not its pixels)."""
+    from PIL import Image
+
+    from companion.engine.imageio import FORMATS, planned_format
+    from companion.engine.sites import get_site
+
+    try:
+        with Image.open(photo) as image:
+            source = image.format
+    except Exception:  # noqa: BLE001 - not a photo: the engine says so, in its own words
+        source = None
+    return FORMATS[planned_format(source, options.format or get_site(options.site).output_format)]
+
+
 def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
@@ -62,6 +88,9 @@ def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict
                     "site": options.site, "refusal_rate": None, "site_refusal_rate": None, "psnr": None, "ssim": None,
                     "linf": None}
     try:
+        planned = _output_path(photo, args, _planned_extension(photo, options))
+        if planned.exists() and not args.force and planned.resolve() != photo.resolve():
+            raise ProtectError("output_exists", f"{planned} exists; --force overwrites it")
         data = read_file(photo)
         with tqdm(total=options.steps, desc=photo.name, unit="step", leave=False, disable=None, file=sys.stderr) as bar:
             def progress(info) -> None:
@@ -72,6 +101,8 @@ def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict
         out = _output_path(photo, args, result.extension)
         if out.resolve() == photo.resolve():
             raise ProtectError("would_overwrite", f"refusing to overwrite the original {photo}")
+        if out.exists() and not args.force:
+            raise ProtectError("output_exists", f"{out} exists; --force overwrites it")
         write_atomic(out, result.data)
         receipt = result.receipt
         record.update(
@@ -80,7 +111,7 @@ def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict
             width=result.size[0], height=result.size[1],
         )
         if options.verify:
-            record.update(refusal_rate=receipt.refusal_rate, site_refusal_rate=receipt.site_refusal_rate,
+            record.update(refusal_rate=_rate(receipt.refusal_rate), site_refusal_rate=_rate(receipt.site_refusal_rate),
                           verified=receipt.protected)
     except ProtectError as exc:
         record.update(error=exc.message, code=exc.code)
@@ -89,11 +120,19 @@ def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict
     return record
 
 
+def _rate(value: float) -> float | None:
+    """A refusal rate as --json prints it: 4 decimals (22 questions make steps of 0.045)."""
+    import math
+
+    return None if value is None or math.isnan(value) else round(value, 4)
+
+
 def _line(record: dict) -> str:
     if not record["ok"]:
         return f"error  {record['input']}: {record['error']} [{record['code']}]"
     text = (
-        f"ok     {record['input']} -> {record['output']}  {record['width']}x{record['height']}, {record['steps']} steps, "
+        f"ok     {record['input']} -> {record['output']}  {record['width']}x{record['height']}, "
+        f"{record['steps']} step{'' if record['steps'] == 1 else 's'}, "
         f"{record['seconds']:.1f} s, PSNR {record['psnr']:.1f} dB, SSIM {record['ssim']:.3f}, Linf {record['linf']}/255"
     )
     if record["refusal_rate"] is None:

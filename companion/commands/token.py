@@ -7,6 +7,7 @@ file in the config folder); print it only to paste it into a client by hand.
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(sub) -> None:
@@ -17,5 +18,10 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from companion.server.auth import get_token, rotate_token
 
-    print(rotate_token() if args.rotate else get_token())
+    if args.rotate:
+        print(rotate_token())
+        print("imageprotector token: a running companion keeps the old token until it restarts "
+              "(stop `imageprotector serve` and start it again)", file=sys.stderr)
+    else:
+        print(get_token())
     return 0

@@ -13,3 +13,10 @@ class ProtectError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class MissingDependency(ImportError):
+    """An optional package a feature needs is not installed; the message says how to get it."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(f"{package} is needed for this; install it with: pip install 'imageprotector[{extra}]'")

@@ -26,12 +26,15 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
 from companion.engine.errors import ProtectError
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: the command line's parsers need none
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -255,6 +258,8 @@ def to_tensor(image: Image.Image, device: torch.device | str | None = None) -> t
     The 8-bit pixels travel to the device and are converted there: a quarter of the bytes
     of a float copy, which matters at 12 MP on every step that round-trips through a codec.
     """
+    import torch
+
     pixels = torch.from_numpy(np.array(image.convert("RGB"), dtype=np.uint8))
     if device is not None:
         pixels = pixels.to(device, non_blocking=False)
@@ -263,18 +268,26 @@ def to_tensor(image: Image.Image, device: torch.device | str | None = None) -> t
 
 def to_image(tensor: torch.Tensor) -> Image.Image:
     """RGB image from a (1, 3, H, W) tensor in [0, 1], rounded to 8 bits (on the tensor's device)."""
+    import torch
+
     pixels = (tensor.detach()[0].float().clamp(0, 1) * 255).round().to(torch.uint8)
     return Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy(), "RGB")
 
 
 def output_format(photo: Photo, requested: str | None) -> str:
     """'jpeg', 'png' or 'webp': the requested one, else the source's (PNG for others)."""
+    return planned_format(photo.source_format, requested)
+
+
+def planned_format(source_format: str | None, requested: str | None) -> str:
+    """The output format for a source in `source_format` (Pillow's name, 'JPEG'), known before
+    any decoding: how the command line names an output before the work."""
     if requested and requested != "keep":
         fmt = requested.lower().replace("jpg", "jpeg")
         if fmt not in FORMATS:
             raise ProtectError("bad_format", f"unknown output format {requested!r}; use jpeg, png or webp")
         return fmt
-    return _KEEP.get(photo.source_format, ("png", "png"))[0]
+    return _KEEP.get(source_format or "", ("png", "png"))[0]
 
 
 def encode(
@@ -329,6 +342,8 @@ def decode_rgb(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
 
 def jpeg_round_trip(image: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Tensor:
     """What a (1, 3, H, W) image becomes once saved as our JPEG and decoded again."""
+    import torch
+
     return to_tensor(decode_rgb(encode(to_image(image), "jpeg", quality=quality)), image.device)
 
 

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from companion.engine.errors import MissingDependency  # noqa: F401 - where callers have always found it
+
 
 def _pair(original: Image.Image, protected: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     if original.size != protected.size:
@@ -60,10 +62,3 @@ def ssim(original: Image.Image, protected: Image.Image) -> float:
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
     return float(s.mean(dim=(1, 2, 3)).mean())
-
-
-class MissingDependency(ImportError):
-    """An optional package a feature needs is not installed; the message says how to get it."""
-
-    def __init__(self, package: str, extra: str) -> None:
-        super().__init__(f"{package} is needed for this; install it with: pip install 'imageprotector[{extra}]'")

@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from companion.engine import imageio
-from companion.engine.judge import is_refusal
+from companion.engine.judge import MIN_REFUSAL, is_refusal
 from companion.engine.questions import HELD_OUT_QUESTIONS
 from companion.models.base import Adapter
 
-#: a refusal rate at or above this on the held-out questions counts as protected
-MIN_REFUSAL = 0.9
 
 
 @dataclass

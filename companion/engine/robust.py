@@ -41,10 +41,9 @@ from dataclasses import dataclass
 import torch
 
 from companion.engine import imageio
-from companion.engine.sites import SiteProfile, round_trip
+from companion.engine.sites import JPEG_BACKENDS, SiteProfile, round_trip
 from companion.engine.transforms import resize_bicubic
 
-JPEG_BACKENDS = ("pillow", "kornia")
 
 
 @dataclass

@@ -105,6 +105,10 @@ def round_trip(image: Image.Image, codec: str, quality: int, subsampling: str = 
     return imageio.decode_rgb(buf.getvalue())
 
 
+#: how the robust loop models a site's JPEG (robust.py): Pillow straight-through, or kornia's
+#: differentiable codec (here, not in robust.py, so the command line can list them without torch)
+JPEG_BACKENDS = ("pillow", "kornia")
+
 SITES: dict[str, SiteProfile] = {
     p.name: p
     for p in (

@@ -51,12 +51,39 @@ def _keyring():
     return keyring
 
 
+#: in the config folder once the keyring fallback has been explained
+WARNED_MARKER = ".keyring-fallback-explained"
+
+
 def _file() -> Path:
     return config_dir() / TOKEN_FILE
 
 
+def _warn_once(message: str, *args) -> None:
+    """A warning about the keyring fallback: shown once (a marker in the config folder), then
+    kept to the debug log, so `token` and every client do not repeat it on each call."""
+    marker = config_dir() / WARNED_MARKER
+    if marker.exists():
+        log.debug(message, *args)
+        return
+    log.warning(message + " (said once)", *args)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass
+
+
 def get_token(create: bool = True) -> str | None:
-    """The token, created and stored on first use (when `create`)."""
+    """The token, created and stored on first use (when `create`).
+
+    The token file is read first: it exists only where the keyring did not work, and asking
+    a keyring that does not work can take seconds (a D-Bus timeout) on every call."""
+    path = _file()
+    if path.is_file():
+        token = path.read_text(encoding="utf-8").strip()
+        if token:
+            return token
     ring = _keyring()
     if ring is not None:
         try:
@@ -64,13 +91,7 @@ def get_token(create: bool = True) -> str | None:
             if token:
                 return token
         except Exception as exc:  # a backend that exists but fails (locked, no D-Bus)
-            log.warning("the keyring failed (%s); using the token file instead", exc)
-            ring = None
-    path = _file()
-    if path.is_file():
-        token = path.read_text(encoding="utf-8").strip()
-        if token:
-            return token
+            _warn_once("the keyring failed (%s); using the token file instead", exc)
     return store_token(secrets.token_urlsafe(32)) if create else None
 
 
@@ -83,10 +104,10 @@ def store_token(token: str) -> str:
             _file().unlink(missing_ok=True)
             return token
         except Exception as exc:
-            log.warning("the keyring failed (%s); using the token file instead", exc)
+            _warn_once("the keyring failed (%s); using the token file instead", exc)
     path = _file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    log.warning("no working OS keyring: the token is kept in %s (readable by you alone)", path)
+    _warn_once("no working OS keyring: the token is kept in %s (readable by you alone)", path)
     tmp = path.with_name(path.name + ".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
