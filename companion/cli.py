@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    # a server says what it does (listening, each request, stopping) without -v; other commands are quiet
+    quiet = logging.INFO if args.command == "serve" else logging.WARNING
+    level = [quiet, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if args.verbose < 2 and args.command not in LIGHT:
         _quiet_libraries()
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _quiet_libraries() -> None:
+    logging.getLogger("waitress").setLevel(logging.WARNING)  # its "Serving on" repeats our own line
     import transformers
 
     transformers.logging.set_verbosity_error()

@@ -18,7 +18,8 @@ Replies:
     {"type": "pong", "id": "1", "version": "..."}
     {"type": "status", "id": "2", "reachable": true, "version": ..., "device": ..., "models": [...],
      "queue_length": 0, "running": false}
-    {"type": "progress", "id": "3", "state": "running", "step": 4, "max_steps": 200, "fraction": 0.02, "eta": 9.5}
+    {"type": "progress", "id": "3", "state": "running", "phase": "attacking", "step": 4, "max_steps": 200,
+     "fraction": 0.35, "eta": 3.5}
     {"type": "chunk", "id": "3", "index": 0, "count": 3, "data": "<base64>"}
     {"type": "done", "id": "3", "mime": "image/jpeg", "name": "me.protected.jpg", "size": 123, "sha256": "...",
      "receipt": {...}}
@@ -209,7 +210,7 @@ class Host:
         cancelled = self._cancel[request_id]
 
         def relay(job: dict) -> None:
-            self.reply(request_id, "progress", state=job.get("state"), step=job.get("step"),
+            self.reply(request_id, "progress", state=job.get("state"), phase=job.get("phase"), step=job.get("step"),
                        max_steps=job.get("max_steps"), fraction=job.get("progress"), eta=job.get("eta"))
 
         try:

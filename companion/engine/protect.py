@@ -84,9 +84,15 @@ class Engine:
         options: ProtectOptions | None = None,
         progress: Callable[[StepInfo], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        phase: Callable[[str], None] | None = None,
     ) -> Protected:
-        """Protect the image in `data`; raises ProtectError for input it cannot protect."""
+        """Protect the image in `data`; raises ProtectError for input it cannot protect.
+
+        `phase(name)` is told each phase as it starts: "attacking" (the steps, each also
+        reported to `progress`), "encoding" (the file, kept within epsilon), "verifying" (the
+        receipt); a photo whose file is not yet refused goes back to "attacking"."""
         opts = options or ProtectOptions()
+        phase = phase or (lambda name: None)
         opts.validate()
         site = get_site(opts.site)
         start = time.monotonic()
@@ -114,11 +120,13 @@ class Engine:
         x = imageio.to_tensor(base, device)
         adv, steps, succeeded = None, 0, False
         while steps < opts.steps:
+            phase("attacking")
             result = protector.perturb(x, progress, cancel, start=adv, max_steps=opts.steps - steps)
             if result.cancelled:
                 raise ProtectError("cancelled", "protection was cancelled")
             steps += result.steps
             protected = imageio.to_image(result.image)
+            phase("encoding")
             encoded = _encode_within(base, protected, fmt, opts.epsilon, alpha, photo.icc_profile, jpeg_quality)
             decoded = imageio.decode_rgb(encoded)
             # Keeping the file within epsilon can shrink the perturbation: check the file
@@ -128,6 +136,7 @@ class Engine:
             if succeeded or not result.succeeded:
                 break
             log.info("the saved file is not yet refused after %d steps; going on from it", steps)
+        phase("verifying")
         receipt = make_receipt(base, decoded, self.adapters, site, answer=opts.verify)
         seconds = time.monotonic() - start
         log.info(

@@ -27,6 +27,7 @@ from companion.engine.attack import StepInfo
 from companion.engine.errors import ProtectError
 from companion.engine.protect import Engine, Protected, ProtectOptions
 from companion.models.base import Adapter
+from companion.server.progress import History, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +60,29 @@ class Job:
     finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+    tracker: Tracker | None = None  # phase, progress and ETA (progress.py)
+    used: list[str] = field(default_factory=list)  # the models that protected it
 
     @property
     def progress(self) -> float:
         if self.state == DONE:
             return 1.0
+        if self.tracker is not None:
+            return self.tracker.estimate()[0]
         return self.step / self.max_steps if self.max_steps else 0.0
 
+    @property
+    def phase(self) -> str:
+        if self.state in FINISHED:
+            return self.state
+        return self.tracker.phase_name if self.tracker is not None else self.state
+
     def to_dict(self) -> dict:
-        out: dict = {"id": self.id, "state": self.state, "progress": round(self.progress, 4), "step": self.step,
-                     "max_steps": self.max_steps, "eta": None if self.eta is None else round(self.eta, 1),
-                     "name": self.name, "models": self.models, "site": self.options.site}
+        progress, eta = (self.tracker.estimate() if self.tracker is not None and self.state not in FINISHED
+                         else (self.progress, self.eta))
+        out: dict = {"id": self.id, "state": self.state, "phase": self.phase, "progress": round(progress, 4),
+                     "step": self.step, "max_steps": self.max_steps, "eta": None if eta is None else round(eta, 1),
+                     "name": self.name, "models": self.used or self.models, "site": self.options.site}
         if self.result is not None:
             r = self.result.receipt
             out["receipt"] = {
@@ -109,6 +122,7 @@ class JobQueue:
         self._adapters: list[Adapter] | None = None
         self._load_error: ProtectError | None = None
         self._seconds_per_job = 10.0  # a running estimate for Retry-After
+        self._history = History()  # what finished jobs took: the running job's ETA comes from it
         self.ttl, self.max_bytes, self.preload = ttl, max_bytes, preload
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._work, name="imageprotector-worker", daemon=True)
@@ -133,6 +147,7 @@ class JobQueue:
 
     def submit(self, data: bytes, options: ProtectOptions, name: str, models: list[str]) -> Job:
         job = Job(uuid.uuid4().hex, name, options, models, data, max_steps=options.steps)
+        job.tracker = Tracker(options.steps, self._history)
         with self._ready:
             self._prune()
             if len(self._queue) >= self.size:
@@ -226,13 +241,19 @@ class JobQueue:
     def _run(self, job: Job, data: bytes) -> None:
         started = time.monotonic()
 
+        tracker = job.tracker
+
         def progress(info: StepInfo) -> None:
-            job.step, job.max_steps, job.eta = info.step, info.max_steps, info.eta
+            job.step, job.max_steps = info.step, info.max_steps
+            tracker.on_step(info.step, info.max_steps, info.seconds)
 
         try:
             adapters = self._ensure_loaded()
             chosen = [a for a in adapters if a.name in job.models] if job.models else adapters
-            job.result = Engine(chosen).protect(data, job.options, progress, job.cancel.is_set)
+            job.used = [a.name for a in chosen]
+            job.result = Engine(chosen).protect(data, job.options, progress, job.cancel.is_set, phase=tracker.phase)
+            tracker.phase("done")
+            self._history.record(tracker)
             state = DONE
         except ProtectError as exc:
             state = CANCELLED if exc.code == "cancelled" else FAILED

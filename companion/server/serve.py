@@ -91,7 +91,7 @@ def serve(config: ServerConfig, beside: Callable[[ServerConfig, str], Callable[[
         signal.signal(sig, stop)
     if config.idle_exit > 0:
         threading.Thread(target=_exit_when_idle, args=(activity, jobs, config.idle_exit * 60), daemon=True).start()
-    log.warning("imageprotector companion listening on %s (models %s, device %s)", listen, ",".join(config.models),
+    log.info("imageprotector companion listening on %s (models %s, device %s)", listen, ",".join(config.models),
                 device)
     stop_beside = beside(config, token) if beside is not None else None
     try:
@@ -103,7 +103,7 @@ def serve(config: ServerConfig, beside: Callable[[ServerConfig, str], Callable[[
             stop_beside()
         jobs.stop()
         wasyncore.close_all(server.map if hasattr(server, "map") else server._map)
-        log.warning("imageprotector companion stopped")
+        log.info("imageprotector companion stopped")
 
 
 class _Activity:

@@ -64,7 +64,7 @@ export function makeHandlers({ host, results, badge }) {
         const result = await host.request(
           { type: 'protect', id, data, name, mime, site: state.profile, options: { epsilon: state.epsilon } },
           { onProgress: (p) => emit?.({ type: 'progress', fraction: p.fraction, step: p.step, maxSteps: p.max_steps,
-            eta: p.eta, state: p.state }) },
+            eta: p.eta, state: p.state, phase: p.phase }) },
         );
         await results.add({ sha256: result.sha256, name, site: state.profile, receipt: result.receipt,
           tabUrl: url });

@@ -95,9 +95,11 @@ var ImageProtectorOverlay = globalThis.ImageProtectorOverlay ?? (() => {
       row.append(element('div', 'name', name), status, bar);
       card.append(row);
       return {
-        progress({ fraction }) {
+        progress({ fraction, phase }) {
           const f = Math.max(0, Math.min(1, fraction ?? 0));
-          status.textContent = `Protecting photo... ${percent(f)}`;
+          const doing = { queued: 'Waiting for the companion', encoding: 'Saving the protected photo',
+            verifying: 'Checking the protection' }[phase] ?? 'Protecting photo';
+          status.textContent = `${doing}... ${percent(f)}`;
           fill.style.width = percent(f);
         },
         done(receipt) {

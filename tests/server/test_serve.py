@@ -233,3 +233,42 @@ def test_a_corrupt_model_file_is_reported_by_health_and_fails_jobs_with_503(tmp_
         assert server.get("/v1/health")[1]["status"] == "error"
     finally:
         server.stop()
+
+
+def test_without_v_the_server_says_it_listens_logs_each_request_and_says_it_stopped(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.server.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "IMAGEPROTECTOR_CONFIG_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1",
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "companion.cli", "serve", "--port", str(port), "--device", "cpu"],
+                            stdout=subprocess.DEVNULL, stderr=log.open("wb"), env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health?secret=no", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = log.read_text().splitlines()
+    assert any(l.startswith("INFO") and "listening on 127.0.0.1" in l for l in lines), lines
+    assert any(l.startswith("INFO") and "GET /v1/health 200" in l for l in lines), lines
+    assert not any("secret" in l for l in lines)  # a query is never logged
+    assert any("stopping (SIGINT)" in l for l in lines) and any("companion stopped" in l for l in lines)
+    # the one warning a first start may give: where the token is kept (said once per user)
+    assert [l for l in lines if l.startswith("WARNING") and "keyring" not in l] == []
