@@ -18,6 +18,7 @@ from pathlib import Path
 
 from companion.commands.common import (add_model_options, add_protection_options, check_inputs, load_engine,
                                        protection_options)
+from companion.commands.progress_bars import Bars
 from companion.engine.errors import ProtectError
 
 
@@ -34,7 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--no-verify", action="store_true",
                    help="skip the receipt (faster, but unverified; the exit status then says only that it was written)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output (never the original)")
-    p.add_argument("--json", action="store_true", help="one JSON object per photo on stdout")
+    p.add_argument("--json", action="store_true", help="one JSON object per photo on stdout (and no progress bars)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars (the result lines stay)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,11 +49,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     engine = load_engine(args)
     options = protection_options(args, format=args.format, verify=not args.no_verify)
+    bars = Bars(len(args.photos), enabled=not (args.json or args.quiet))
     failures = 0
-    for photo in args.photos:
-        record = _protect_one(engine, photo, options, args)
-        failures += not (record["ok"] and record.get("verified", True))
-        print(json.dumps(record) if args.json else _line(record), flush=True)
+    try:
+        for photo in args.photos:
+            record = _protect_one(engine, photo, options, args, bars)
+            failures += not (record["ok"] and record.get("verified", True))
+            print(json.dumps(record) if args.json else _line(record), flush=True)
+    finally:
+        bars.close()
     return 1 if failures else 0
 
 
@@ -79,9 +85,7 @@ def _planned_extension(photo: Path, options) -> str:
     return FORMATS[planned_format(source, options.format or get_site(options.site).output_format)]
 
 
-def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict:
-    from tqdm import tqdm
-
+def _protect_one(engine, photo: Path, options, args: argparse.Namespace, bars: Bars) -> dict:
     from companion.engine.imageio import read_file, write_atomic
 
     record: dict = {"input": str(photo), "output": None, "ok": False, "error": None, "steps": 0, "seconds": 0.0,
@@ -92,12 +96,8 @@ def _protect_one(engine, photo: Path, options, args: argparse.Namespace) -> dict
         if planned.exists() and not args.force and planned.resolve() != photo.resolve():
             raise ProtectError("output_exists", f"{planned} exists; --force overwrites it")
         data = read_file(photo)
-        with tqdm(total=options.steps, desc=photo.name, unit="step", leave=False, disable=None, file=sys.stderr) as bar:
-            def progress(info) -> None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{info.loss:.3f}")
-
-            result = engine.protect(data, options, progress=progress)
+        with bars.photo(photo.name, options.steps) as (progress, phase):
+            result = engine.protect(data, options, progress=progress, phase=phase)
         out = _output_path(photo, args, result.extension)
         if out.resolve() == photo.resolve():
             raise ProtectError("would_overwrite", f"refusing to overwrite the original {photo}")

@@ -27,7 +27,7 @@ from companion.engine.attack import StepInfo
 from companion.engine.errors import ProtectError
 from companion.engine.protect import Engine, Protected, ProtectOptions
 from companion.models.base import Adapter
-from companion.server.progress import History, Tracker
+from companion.engine.progress import History, Tracker
 
 log = logging.getLogger(__name__)
 

@@ -73,6 +73,12 @@ class Tracker:
         self.step, self.max_steps = step, max_steps
         self.seconds_per_step = seconds / step if step else None
 
+    @property
+    def bounded(self) -> bool:
+        """Whether the ETA is only an upper bound (no finished job yet says how many steps a
+        photo takes, so it counts the most allowed)."""
+        return self.phase_name == "attacking" and not self.history.steps
+
     def _raw_eta(self, now: float) -> float | None:
         h = self.history
         per_step = self.seconds_per_step or h._median(h.step_seconds, None)
