@@ -18,7 +18,8 @@ import math
 import sys
 from pathlib import Path
 
-from companion.commands.common import add_model_options, add_protection_options, load_engine, protection_options
+from companion.commands.common import (add_model_options, add_protection_options, load_engine, protection_options,
+                                       whole_number)
 from companion.engine.errors import ProtectError
 
 BUILT_IN = ("held-out", "shadow", "privacy")
@@ -30,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", choices=["vqav2", "gqa", "textvqa", "celeba"], help="evaluate on a dataset's images")
     p.add_argument("--dataset-questions", type=Path, help="the dataset's questions file (celeba: optional partition list)")
     p.add_argument("--dataset-images", type=Path, help="the folder of the dataset's images")
-    p.add_argument("--limit", type=int, default=20, help="the most dataset images to evaluate (default 20)")
+    p.add_argument("--limit", type=whole_number(1), default=20, help="the most dataset images to evaluate (default 20)")
     p.add_argument("--questions", default=None,
                    help="a file of questions (one per line or a JSON list) or a built-in set: held-out (default for "
                         "photos), shadow (the attack's own), privacy (CelebA's); datasets default to their own")
@@ -46,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from companion.engine.distortions import distortions
     from companion.engine.evaluate import evaluate
 
+    if args.plot:  # a missing plotting library is said before the minutes of work, not after
+        import importlib.util
+
+        from companion.engine.errors import MissingDependency
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise MissingDependency("matplotlib", "evaluate")
     items = _items(args)
     engine = load_engine(args)
     options = protection_options(args)

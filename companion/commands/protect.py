@@ -22,6 +22,11 @@ from companion.commands.progress_bars import Bars
 from companion.engine.errors import ProtectError
 
 
+#: every --json row has exactly these keys, in this order (README, "The --json rows of protect")
+JSON_FIELDS = ("input", "output", "ok", "error", "code", "steps", "seconds", "site", "width", "height", "refusal_rate",
+               "site_refusal_rate", "verified", "psnr", "ssim", "linf")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("protect", help="protect photos; writes <name>.protected.<ext> beside each")
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for photo in args.photos:
             record = _protect_one(engine, photo, options, args, bars)
-            failures += not (record["ok"] and record.get("verified", True))
+            failures += not (record["ok"] and record["verified"] is not False)
             print(json.dumps(record) if args.json else _line(record), flush=True)
     finally:
         bars.close()
@@ -88,9 +93,8 @@ def _planned_extension(photo: Path, options) -> str:
 def _protect_one(engine, photo: Path, options, args: argparse.Namespace, bars: Bars) -> dict:
     from companion.engine.imageio import read_file, write_atomic
 
-    record: dict = {"input": str(photo), "output": None, "ok": False, "error": None, "steps": 0, "seconds": 0.0,
-                    "site": options.site, "refusal_rate": None, "site_refusal_rate": None, "psnr": None, "ssim": None,
-                    "linf": None}
+    record: dict = dict.fromkeys(JSON_FIELDS)
+    record.update(input=str(photo), ok=False, steps=0, seconds=0.0, site=options.site)
     try:
         planned = _output_path(photo, args, _planned_extension(photo, options))
         if planned.exists() and not args.force and planned.resolve() != photo.resolve():

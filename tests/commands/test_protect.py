@@ -202,3 +202,26 @@ def test_one_step_reads_step_and_no_verify_exits_0_as_documented(tmp_path, capsy
     [line] = capsys.readouterr().out.splitlines()
     assert code == 0  # written, though not verified: the README says --no-verify only promises that
     assert ", 1 step, " in line and line.endswith("not verified")
+
+
+def test_every_json_row_has_the_fields_the_readme_documents_in_order(tmp_path, capsys):
+    import re
+
+    from companion.commands.protect import JSON_FIELDS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("The `--json` rows of `protect`"):]
+    table = table[:table.index("\n\n", table.index("| field |"))]
+    documented = [name for row in re.findall(r"^\s*\| (`[^|]+`) \|", table, re.M)
+                  for name in re.findall(r"`(\w+)`", row)]
+    assert documented == list(JSON_FIELDS)
+    good = tmp_path / "good.png"
+    good.write_bytes(encode(natural_photo("coffee", (64, 48))))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"no photo")
+    code, rows = run(capsys, str(good), str(broken), "--steps", "2")
+    assert [list(row) for row in rows] == [list(JSON_FIELDS)] * 2
+    ok, failed = rows
+    assert ok["ok"] and ok["code"] is None and isinstance(ok["verified"], bool) and ok["width"] == 64
+    assert not failed["ok"] and failed["code"] == "not_an_image" and failed["verified"] is None
+    assert all(len(str(ok[k]).split(".")[-1]) <= 4 for k in ("refusal_rate", "site_refusal_rate", "ssim"))
