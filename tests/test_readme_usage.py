@@ -45,3 +45,11 @@ def test_every_subcommand_has_a_usage_line_in_the_readme_with_exactly_its_option
         if missing or extra:
             problems[command] = {"not in the README": sorted(missing), "not an option": sorted(extra)}
     assert problems == {}
+
+
+def test_every_option_has_help_text():
+    parser = cli._parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    silent = {f"{name} {action.option_strings[0]}" for name, p in sub.choices.items() for action in p._actions
+              if action.option_strings and action.option_strings[0] not in ("-h",) and not action.help}
+    assert silent == set()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 from companion.commands.common import (add_model_options, add_protection_options, load_engine, protection_options,
@@ -42,8 +41,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from companion.commands.progress_bars import Bars
     from companion.engine.distortions import distortions
     from companion.engine.evaluate import evaluate
 
@@ -57,13 +55,12 @@ def run(args: argparse.Namespace) -> int:
     items = _items(args)
     engine = load_engine(args)
     options = protection_options(args)
-    with tqdm(total=len(items), unit="photo", disable=None, file=sys.stderr) as bar:
-        def progress(done: int, total: int, name: str) -> None:
-            bar.n = done
-            bar.set_postfix_str(name)
-            bar.refresh()
-
-        report = evaluate(engine, items, options, distortions(args.site), progress)
+    bars = Bars(len(items), enabled=not args.json)
+    try:
+        report = evaluate(engine, items, options, distortions(args.site),
+                          per_photo=lambda item: bars.photo(item.name, options.steps))
+    finally:
+        bars.close()
     if args.plot:
         from companion.report_plot import plot_report
 

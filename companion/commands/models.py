@@ -8,7 +8,7 @@ import json
 
 def add_parser(sub) -> None:
     m = sub.add_parser("models", help="list the models this machine can use")
-    m.add_argument("--json", action="store_true")
+    m.add_argument("--json", action="store_true", help="one JSON object per model: name, family, path")
 
 
 HINT = ("add a Hugging Face model: `hf download llava-hf/llava-1.5-7b-hf` (then --model llava-hf/llava-1.5-7b-hf), "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 from companion.engine.progress import History, Tracker
 
@@ -31,10 +32,11 @@ class Bars:
         from tqdm import tqdm
 
         tracker = Tracker(max_steps, self.history)
+        name = Path(name).name[:28]  # a photo's file name, not its whole path
         if not self.enabled:
             yield (lambda info: tracker.on_step(info.step, info.max_steps, info.seconds)), tracker.phase
             return
-        bar = tqdm(total=100, desc=name[:28], bar_format=BAR, file=sys.stderr, position=1 if self.batch else 0,
+        bar = tqdm(total=100, desc=name, bar_format=BAR, file=sys.stderr, position=1 if self.batch else 0,
                    leave=False)
         loss = [None]
         stop = threading.Event()
@@ -49,7 +51,7 @@ class Bars:
                 parts.append(f"loss {loss[0]:.3f}")
             if eta is not None:  # before any photo has finished, the most steps bound it
                 parts.append(f"ETA {'at most ' if tracker.bounded else ''}{_duration(eta)}")
-            bar.set_description_str(f"{name[:28]}: {', '.join(parts)}", refresh=False)
+            bar.set_description_str(f"{name}: {', '.join(parts)}", refresh=False)
             bar.refresh()
 
         def on_step(info) -> None:

@@ -14,6 +14,7 @@ import logging
 import math
 import statistics
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 
 from PIL import Image
@@ -110,8 +111,13 @@ def evaluate(
     options: ProtectOptions,
     distortions: dict[str, Distortion],
     progress: Callable[[int, int, str], None] | None = None,
+    per_photo: Callable[[EvalItem], AbstractContextManager] | None = None,
 ) -> Report:
-    """Protect and evaluate every item; a photo that cannot be read is reported, not fatal."""
+    """Protect and evaluate every item; a photo that cannot be read is reported, not fatal.
+
+    `per_photo(item)`, when given, is entered around each photo and yields the
+    (step progress, phase) callbacks for Engine.protect; the questions asked afterwards are
+    the phase "asking"."""
     models = [a.name for a in engine.adapters]
     settings = {"site": options.site, "epsilon": options.epsilon, "robust": options.robust, "steps": options.steps,
                 "seed": options.seed}
@@ -120,7 +126,8 @@ def evaluate(
         if progress is not None:
             progress(index, len(items), item.name)
         try:
-            report.photos.append(_evaluate_one(engine, item, options, distortions))
+            with per_photo(item) if per_photo is not None else nullcontext((None, None)) as (on_step, phase):
+                report.photos.append(_evaluate_one(engine, item, options, distortions, on_step, phase))
         except ProtectError as exc:
             log.warning("%s: %s", item.name, exc.message)
             report.photos.append(PhotoResult(item.name, error=f"{exc.message} [{exc.code}]"))
@@ -129,10 +136,13 @@ def evaluate(
     return report
 
 
-def _evaluate_one(engine: Engine, item: EvalItem, options: ProtectOptions, distortions: dict[str, Distortion]) -> PhotoResult:
+def _evaluate_one(engine: Engine, item: EvalItem, options: ProtectOptions, distortions: dict[str, Distortion],
+                  on_step=None, phase=None) -> PhotoResult:
     if not item.questions:
         raise ProtectError("no_questions", "no questions to ask about this photo")
-    result = engine.protect(item.data, replace(options, verify=False))
+    result = engine.protect(item.data, replace(options, verify=False), progress=on_step, phase=phase)
+    if phase is not None:
+        phase("asking")
     clean = imageio.resize_to(imageio.read_photo(item.data, options.max_pixels).rgb, result.size)
     protected = imageio.decode_rgb(result.data)
     out = PhotoResult(

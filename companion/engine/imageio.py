@@ -342,8 +342,6 @@ def decode_rgb(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
 
 def jpeg_round_trip(image: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Tensor:
     """What a (1, 3, H, W) image becomes once saved as our JPEG and decoded again."""
-    import torch
-
     return to_tensor(decode_rgb(encode(to_image(image), "jpeg", quality=quality)), image.device)
 
 

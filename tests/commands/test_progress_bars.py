@@ -69,3 +69,11 @@ def test_no_bars_when_stderr_is_not_a_terminal(tmp_path):
                           "--no-verify"], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 0 and "%|" not in run.stderr and "ETA" not in run.stderr
+
+
+def test_evaluate_in_a_terminal_shows_the_photo_being_protected_then_asked(tmp_path):
+    [photo] = photos(tmp_path, 1)
+    text = in_terminal("evaluate", photo, "--steps", "3", cwd=tmp_path)
+    bars = [line for line in text.splitlines() if "%|" in line]
+    assert any("p0.png: attacking, step" in line for line in bars)
+    assert any("p0.png: asking" in line for line in bars)
