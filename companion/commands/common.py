@@ -65,8 +65,8 @@ def add_protection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
                    help="seed of the attack's random starts and views: the same seed, the same result (default 0)")
     p.add_argument("--max-size", type=whole_number(32, zero=True), default=None,
-                   help="cap on the output's long edge in px, 32 or more (default: the site's own cap, if any; "
-                        "0: no cap at all)")
+                   help="cap on the output's long edge in px, 32 or more (default: the site's size, or 2048 where "
+                        "the site keeps any size; 0: no cap beyond the site's own)")
 
 
 def protection_options(args: argparse.Namespace, **overrides):

@@ -51,3 +51,11 @@ def test_an_unprotected_portrait_is_not_protected_with_the_default_model(tmp_pat
     code = cli.main(["check", str(portrait)])
     out = capsys.readouterr().out
     assert code == 1 and out.startswith("NOT protected") and "demo refuses 0.0" in out
+
+
+def test_a_missing_photo_is_one_line_and_exit_2_before_the_model_loads(tmp_path, capsys):
+    from companion import cli
+
+    assert cli.main(["check", str(tmp_path / "gone.jpg")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == f"imageprotector check: error: {tmp_path / 'gone.jpg'}: no such file"
