@@ -102,9 +102,10 @@ def _items(args: argparse.Namespace) -> list:
 
 
 def _clean_floats(value):
-    """JSON has no NaN: report missing figures as null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    """JSON has no NaN: report missing figures as null; the rest to 4 decimals (a PSNR of
+    42.18997202673867 claims a precision nothing here has)."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
     if isinstance(value, dict):
         return {k: _clean_floats(v) for k, v in value.items()}
     if isinstance(value, list):

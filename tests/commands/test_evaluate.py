@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from PIL import Image
@@ -30,8 +31,10 @@ def test_json_report_and_chart(photos, tmp_path, capsys):
     paths, qfile = photos
     chart = tmp_path / "out.png"
     code = cli.main(["evaluate", *paths, "--site", "x", "--questions", qfile, "--json", "--plot", str(chart)])
-    report = json.loads(capsys.readouterr().out)
+    text = capsys.readouterr().out
+    report = json.loads(text)
     assert code == 0
+    assert not re.search(r"\d\.\d{5,}", text)  # figures to 4 decimals at most
     assert report["distortions"] == [*STANDARD, "site:x"]
     rows = {r["distortion"]: r for r in report["summary"]}
     assert rows["none"]["protected_refusal"] >= 0.9 and rows["none"]["clean_refusal"] <= 0.1
