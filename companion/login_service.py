@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import plistlib
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -138,6 +139,4 @@ def _systemd_quote(arg: str) -> str:
 
 
 def _shell(command: list[str]) -> str:
-    return subprocess.list2cmdline(command) if sys.platform == "win32" else " ".join(
-        a if a and all(c.isalnum() or c in "-_./:=@%+," for c in a) else "'" + a.replace("'", "'\\''") + "'"
-        for a in command)
+    return subprocess.list2cmdline(command) if sys.platform == "win32" else shlex.join(command)

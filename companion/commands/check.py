@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from companion.commands.common import add_model_options, check_inputs, load_engine
+from companion.commands.common import add_model_options, load_engine, refuse_bad_inputs
 from companion.engine.errors import ProtectError
 from companion.engine.judge import MIN_REFUSAL
 
@@ -30,10 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from companion.engine.imageio import read_file
     from companion.engine.protect import check
 
-    problems = check_inputs(args.photos)
-    if problems:  # before the model loads: a typo costs nothing
-        for line in problems:
-            print(f"imageprotector check: error: {line}", file=sys.stderr)
+    if refuse_bad_inputs("check", args.photos):  # before the model loads: a typo costs nothing
         return 2
     engine = load_engine(args)
     failures = 0

@@ -26,8 +26,19 @@ def whole_number(low: int, high: int | None = None, zero: bool = False):
     return parse
 
 
+def refuse_bad_inputs(command: str, paths) -> bool:
+    """Before any work: one line on stderr for each input that is missing or cannot be read;
+    whether there was any (the command then exits 2)."""
+    import sys
+
+    problems = check_inputs(paths)
+    for line in problems:
+        print(f"imageprotector {command}: error: {line}", file=sys.stderr)
+    return bool(problems)
+
+
 def check_inputs(paths) -> list[str]:
-    """One line for each input that is missing or cannot be read (checked before any work)."""
+    """One line for each input that is missing or cannot be read."""
     import os
 
     problems = []

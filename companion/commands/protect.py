@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from companion.commands.common import (add_model_options, add_protection_options, check_inputs, load_engine,
-                                       protection_options)
+from companion.commands.common import (add_model_options, add_protection_options, load_engine, protection_options,
+                                       refuse_bad_inputs)
 from companion.commands.progress_bars import Bars
 from companion.engine.errors import ProtectError
 
@@ -47,10 +46,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.output and len(args.photos) > 1:
         raise ProtectError("usage", "-o/--output takes one photo; use --out-dir for several")
-    problems = check_inputs(args.photos)
-    if problems:
-        for line in problems:
-            print(f"imageprotector protect: error: {line}", file=sys.stderr)
+    if refuse_bad_inputs("protect", args.photos):
         return 2
     engine = load_engine(args)
     options = protection_options(args, format=args.format, verify=not args.no_verify)

@@ -53,7 +53,6 @@ class Job:
     state: str = QUEUED
     step: int = 0
     max_steps: int = 0
-    eta: float | None = None
     result: Protected | None = None
     error: ProtectError | None = None
     created: float = field(default_factory=time.monotonic)
@@ -79,7 +78,7 @@ class Job:
 
     def to_dict(self) -> dict:
         progress, eta = (self.tracker.estimate() if self.tracker is not None and self.state not in FINISHED
-                         else (self.progress, self.eta))
+                         else (self.progress, None))
         out: dict = {"id": self.id, "state": self.state, "phase": self.phase, "progress": round(progress, 4),
                      "step": self.step, "max_steps": self.max_steps, "eta": None if eta is None else round(eta, 1),
                      "name": self.name, "models": self.used or self.models, "site": self.options.site}
@@ -270,7 +269,7 @@ class JobQueue:
         with self._lock:
             if job.state in FINISHED:
                 return
-            job.state, job.finished, job.data, job.eta = state, time.monotonic(), None, None
+            job.state, job.finished, job.data = state, time.monotonic(), None
             job.done.set()
 
     def _prune(self) -> None:

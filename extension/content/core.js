@@ -16,14 +16,12 @@ var ImageProtector = globalThis.ImageProtector ?? (() => {
     import(chrome.runtime.getURL('common/bytes.js')),
   ]).then(([messages, bytes]) => ({ ...messages, ...bytes }));
 
-  let state = null; // this page's site state (background/handlers.js siteState), once known
-  let stateReady = null;
+  let stateReady = null; // this page's site state (background/handlers.js siteState), once asked
 
   async function refresh() {
     const { ACTIONS } = await shared;
     const answer = await chrome.runtime.sendMessage({ action: ACTIONS.SITE_STATE, args: { url: location.href } });
-    state = answer?.ok ? answer.result : { enabled: false };
-    return state;
+    return answer?.ok ? answer.result : { enabled: false };
   }
 
   function siteState() {

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.server.conftest import RealServer, free_port, private_config
+from tests.server.conftest import RealServer, private_config
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -221,6 +221,11 @@ class Driver:
         self.proc.stdin.flush()
         return self._expect(request_id, timeout)
 
+    def host_log(self) -> str:
+        """What the native host this browser started has logged (its results' sha256 among it)."""
+        path = Path(self.env["IMAGEPROTECTOR_LOG_DIR"]) / "native-host.log"
+        return path.read_text() if path.exists() else ""
+
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
@@ -267,10 +272,6 @@ class Chromium(Driver):
         super().__init__("chromium", config, tmp / "chromium.log")
         self.run("ctx.worker = ctx.context.serviceWorkers()[0] ?? await ctx.context.waitForEvent('serviceworker');")
 
-    def host_log(self) -> str:
-        path = Path(self.env["IMAGEPROTECTOR_LOG_DIR"]) / "native-host.log"
-        return path.read_text() if path.exists() else ""
-
 
 @pytest.fixture
 def chromium_for(tmp_path, site):
@@ -312,10 +313,6 @@ class Firefox(Driver):
         (tmp / "firefox-profile").mkdir()
         super().__init__("firefox", config, tmp / "firefox.log")
         self.port = site.port
-
-    def host_log(self) -> str:
-        path = Path(self.env["IMAGEPROTECTOR_LOG_DIR"]) / "native-host.log"
-        return path.read_text() if path.exists() else ""
 
 
 @pytest.fixture

@@ -106,19 +106,13 @@ def test_a_picked_photo_reaches_the_site_protected_with_its_name(chromium, site,
     assert "Protected: refused" in card["text"] and "PSNR" in card["text"], card
 
 
-def test_an_input_made_on_the_fly_and_never_attached_is_protected(chromium, site, tmp_path):
-    path, data = photo_file(tmp_path, "detached.jpg")
+@pytest.mark.parametrize("opener, path", [("#detached", "detached"), ("shadow-picker button", "shadow")])
+def test_an_input_never_attached_or_inside_an_open_shadow_root_is_protected(chromium, site, tmp_path, opener, path):
+    """Both picked through the file chooser their button opens, as a user does."""
+    photo, data = photo_file(tmp_path, f"{path}.jpg")
     open_site(chromium)
-    pick_with_chooser(chromium, "#detached", path)
-    [received] = site.wait_upload("detached")["files"]
-    assert_protected(chromium, received, data)
-
-
-def test_an_input_inside_an_open_shadow_root_is_protected(chromium, site, tmp_path):
-    path, data = photo_file(tmp_path, "shadow.jpg")
-    open_site(chromium)
-    pick_with_chooser(chromium, "shadow-picker button", path)
-    [received] = site.wait_upload("shadow")["files"]
+    pick_with_chooser(chromium, opener, photo)
+    [received] = site.wait_upload(path)["files"]
     assert_protected(chromium, received, data)
 
 
