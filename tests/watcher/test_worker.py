@@ -17,8 +17,9 @@ from tests.watcher.conftest import Recorder, photo, wait_until
 
 
 def outputs(folder) -> dict[str, bytes]:
+    """The finished outputs: not the watcher's hidden temporary files, which come and go as it writes."""
     out = folder / "protected"
-    return {p.name: p.read_bytes() for p in out.iterdir()} if out.is_dir() else {}
+    return {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} if out.is_dir() else {}
 
 
 def write_slowly(path, data: bytes, pieces: int = 5, pause: float = 0.1) -> None:
