@@ -1,11 +1,13 @@
 """Attack speed and memory of a real-size model on a GPU, one command.
 
-    python benchmarks/gpu_speed.py                                   # LLaVA-1.5-7B architecture, random bf16 weights
+    python benchmarks/gpu_speed.py                                   # every family's real architectures, random bf16 weights
+    python benchmarks/gpu_speed.py --arch Qwen/Qwen2.5-VL-7B-Instruct  # one of them
     python benchmarks/gpu_speed.py --model llava-hf/llava-1.5-7b-hf  # the real weights, from the HF cache
 
-Speed and memory do not depend on the weights, so by default the real architecture is
-built from LLaVA-1.5-7B's configuration with random weights (nothing is downloaded) and
-the demo tokenizer stands in for Llama's. Prints seconds per attack step and peak GPU
+Speed and memory do not depend on the weights, so by default each real architecture
+(benchmarks/real_configs.py: LLaVA-1.5 7B and 13B, Qwen2.5-VL 3B and 7B,
+InstructBLIP-Vicuna-7B) is built from its configuration with random weights (nothing is
+downloaded) and the demo tokenizer stands in for the real one. Prints seconds per attack step and peak GPU
 memory on photos of about 0.3, 3 and 12 megapixels, and the bare forward+backward of the
 model on the same batch; then, for the robust optimisation (issue 3), seconds per step
 and peak memory at the sizes the site profiles write (instagram 1080 px, facebook 2048 px,
@@ -29,62 +31,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.engine_speed import SIZES, bare_step_seconds  # noqa: E402
 from benchmarks.photos import natural_photo  # noqa: E402
+from benchmarks.real_configs import CHECKPOINTS, build  # noqa: E402
 from benchmarks.robust_speed import codec_seconds, step_seconds  # noqa: E402
 from companion.engine.attack import AttackConfig, ImageProtector  # noqa: E402
 from companion.engine.imageio import to_tensor  # noqa: E402
 
-# llava-hf/llava-1.5-7b-hf's config.json, the parts that set compute and memory
-LLAVA_15_7B = {
-    "vision": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                   image_size=336, patch_size=14, projection_dim=768),
-    "text": dict(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                 num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096),
-}
 #: the output sizes of the instagram, facebook and x profiles for a 12 MP photo
 ROBUST_SIZES = {"1080x810": (1080, 810), "2048x1536": (2048, 1536), "4000x3000": (4000, 3000)}
-TINY = {
-    "vision": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                   image_size=336, patch_size=14, projection_dim=64),
-    "text": dict(vocab_size=32064, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                 num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096),
-}
-
-
-def adapter_from_config(spec: dict, device: torch.device, dtype: torch.dtype):
-    """LLaVA-1.5's architecture with random weights and a 336 px CLIP processor."""
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig
-    from transformers import LlavaForConditionalGeneration, LlavaProcessor
-
-    from companion.demo.build import CHAT_TEMPLATE, build_tokenizer
-    from companion.models.llava import LlavaAdapter
-
-    tokenizer = build_tokenizer()
-    config = LlavaConfig(
-        vision_config=CLIPVisionConfig(**spec["vision"]),
-        text_config=LlamaConfig(**spec["text"], pad_token_id=tokenizer.pad_token_id),
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        image_seq_length=576,
-        vision_feature_layer=-2,
-        vision_feature_select_strategy="default",
-    )
-    with torch.device(device):
-        torch.set_default_dtype(dtype)
-        model = LlavaForConditionalGeneration(config)
-        torch.set_default_dtype(torch.float32)
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}),
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        chat_template=CHAT_TEMPLATE,
-        num_additional_image_tokens=1,
-    )
-    return LlavaAdapter("llava-1.5-7b (random weights)", model, processor, device, dtype)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="a real model (HF id or folder) instead of the random-weight architecture")
+    parser.add_argument("--model", help="a real model (HF id or folder) instead of the random-weight architectures")
+    parser.add_argument("--arch", action="append", choices=list(CHECKPOINTS),
+                        help="a checkpoint's architecture, random weights (repeatable; default: every family's)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="shrunken config: a smoke test of this script")
     parser.add_argument("--repeats", type=int, default=5)
@@ -99,29 +59,39 @@ def main() -> int:
     if args.model:
         from companion.models.registry import load_adapter
 
-        adapter = load_adapter(args.model, args.device)
+        adapters = [lambda: load_adapter(args.model, args.device)]
     else:
-        adapter = adapter_from_config(TINY if args.tiny else LLAVA_15_7B, device, dtype)
+        adapters = [lambda name=name: build(name, device, dtype, shrink=args.tiny) for name in args.arch or CHECKPOINTS]
+    for make in adapters:
+        adapter = make()
+        speed_table(adapter, device, args.repeats)
+        if not args.skip_robust:
+            robust_table(adapter, device, args.repeats)
+        del adapter
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return 0
+
+
+def speed_table(adapter, device: torch.device, repeats: int) -> None:
+    """Seconds per attack step and peak memory at about 0.3, 3 and 12 megapixels."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"\n{adapter.name} on {name}, {adapter.dtype}, 3 questions per step, {args.repeats} steps")
+    print(f"\n{adapter.name} on {name}, {adapter.dtype}, 3 questions per step, {repeats} steps")
     print(f"{'photo':>8} | {'bare f+b (s)':>12} | {'engine step (s)':>15} | {'ratio':>5} | {'peak GPU memory':>15}")
     for label, size in SIZES.items():
         image = to_tensor(natural_photo("astronaut", size)).to(device)
-        bare = bare_step_seconds(adapter, image, args.repeats)
+        bare = bare_step_seconds(adapter, image, repeats)
         if device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         ImageProtector([adapter], AttackConfig(steps=1, check_loss=-1.0)).perturb(image)  # warm-up
         start = time.perf_counter()
-        ImageProtector([adapter], AttackConfig(steps=args.repeats, check_loss=-1.0)).perturb(image)
+        ImageProtector([adapter], AttackConfig(steps=repeats, check_loss=-1.0)).perturb(image)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        step = (time.perf_counter() - start) / args.repeats
+        step = (time.perf_counter() - start) / repeats
         peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "-"
         print(f"{label:>8} | {bare:12.3f} | {step:15.3f} | {step / bare:5.2f} | {peak:>15}", flush=True)
-    if not args.skip_robust:
-        robust_table(adapter, device, args.repeats)
-    return 0
 
 
 def robust_table(adapter, device: torch.device, repeats: int) -> None:

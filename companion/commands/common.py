@@ -55,7 +55,8 @@ def check_inputs(paths) -> list[str]:
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", action="append",
-        help="'demo', a local folder or a Hugging Face id; repeat for an ensemble"
+        help="'demo', a preset (fast, strong, demo-families, or config.json's), a local folder or a Hugging Face id; "
+             "repeat for an ensemble"
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="where the model runs (default auto: CUDA, else Apple's MPS, else the CPU)")
@@ -93,6 +94,8 @@ def protection_options(args: argparse.Namespace, **overrides):
 def load_engine(args: argparse.Namespace):
     """An Engine over the models named by --model (the demo model by default)."""
     from companion.engine.protect import Engine
-    from companion.models.registry import load_adapter
+    from companion.models.registry import load_adapters
+    from companion.server.config import load_config
 
-    return Engine([load_adapter(name, args.device, allow_download=args.download) for name in args.model or ["demo"]])
+    presets = load_config().presets
+    return Engine(load_adapters(args.model or ["demo"], args.device, allow_download=args.download, presets=presets))

@@ -3,11 +3,17 @@
     imageprotector evaluate PHOTO... [--site facebook] [--questions FILE | --questions held-out]
     imageprotector evaluate --dataset vqav2 --dataset-questions Q.json --dataset-images DIR --limit 50
         [--json] [--plot chart.png]
+    imageprotector evaluate PHOTO... --transfer --model A --model B ... [--site instagram]
 
 Protects each photo with the given setting, then reports per distortion (none, JPEG
 95/85/75, resize to 1080 and 2048 px, WebP 80, Gaussian noise 4/8/16, and the site's whole
 pipeline) the refusal rate of clean and protected photos, the clean answers' rate of
 non-refusal (the analyst's utility), PSNR, SSIM and seconds per photo.
+
+With --transfer (two or more models, presets expanded), each photo is protected against
+each model alone and against all of them together, and every model is asked about every
+result, as written and after the site's pipeline: which models a perturbation protects
+against, and how far it carries to the others (engine/transfer.py).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ def add_parser(sub) -> None:
                         "photos), shadow (the attack's own), privacy (CelebA's); datasets default to their own")
     add_model_options(p)
     add_protection_options(p)
+    p.add_argument("--transfer", action="store_true",
+                   help="protect against each --model alone and all together, and ask every model (two or more)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.add_argument("--plot", type=Path, metavar="PNG", help="write a chart of refusal rate per distortion")
 
@@ -52,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
         if importlib.util.find_spec("matplotlib") is None:
             raise MissingDependency("matplotlib", "evaluate")
+    if args.transfer:
+        return _transfer(args)
     items = _items(args)
     engine = load_engine(args)
     options = protection_options(args)
@@ -69,6 +79,29 @@ def run(args: argparse.Namespace) -> int:
     if not report.evaluated:
         raise ProtectError("nothing_evaluated", "no photo could be evaluated")
     return 1 if len(report.evaluated) < len(report.photos) else 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from companion.commands.progress_bars import Bars
+    from companion.engine.distortions import distortions
+    from companion.engine.transfer import protecting_sets, table, transfer
+
+    if args.plot:
+        raise ProtectError("usage", "--plot draws the distortion chart; it does not go with --transfer")
+    items = _items(args)
+    engine = load_engine(args)
+    if len(engine.adapters) < 2:
+        raise ProtectError("usage", "--transfer needs two or more models (--model A --model B, or a preset)")
+    options = protection_options(args)
+    chosen = {name: d for name, d in distortions(args.site).items() if name == "none" or name.startswith("site:")}
+    bars = Bars(len(items) * len(protecting_sets(engine.adapters)), enabled=not args.json)
+    try:
+        report = transfer(engine.adapters, items, options, chosen,
+                          per_photo=lambda item, label: bars.photo(f"{item.name} vs {label}", options.steps))
+    finally:
+        bars.close()
+    print(json.dumps(report.to_dict(), indent=1) if args.json else table(report))
+    return 1 if report.failed else 0
 
 
 def _questions(spec: str | None) -> list[str] | None:

@@ -15,3 +15,4 @@ from pathlib import Path
 DEMO_MODEL_DIR = Path(__file__).resolve().parent / "model"
 FACE_MODEL_DIR = Path(__file__).resolve().parent / "face_model"
 ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+FAMILIES_DIR = Path(__file__).resolve().parent / "families"

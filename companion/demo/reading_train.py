@@ -429,9 +429,9 @@ class HardNegatives:
         for start in range(0, len(self.bank.facts), 64):
             idx = list(range(start, min(start + 64, len(self.bank.facts))))
             tokens = self.adapter.encode([(self.question, self.refusal)] * len(idx))
-            logits = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                           pixel_values=self.adapter.pixel_values(self.bank.pixels(idx))).logits[:, :-1]
-            labels = tokens.labels[:, 1:]
+            inputs = self.adapter.model_inputs(self.adapter.pixel_values(self.bank.pixels(idx)), tokens)
+            labels = inputs.pop("labels")[:, 1:]
+            logits = model(**inputs).logits[:, :-1]
             ce = nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
             losses.append(ce.sum(1))
         model.train(was_training)

@@ -55,11 +55,6 @@ def qa_loss(adapter):
 
     def loss_fn(item) -> torch.Tensor:
         pixel_values, tokens = item
-        return adapter.model(
-            input_ids=tokens.input_ids,
-            attention_mask=tokens.attention_mask,
-            pixel_values=pixel_values,
-            labels=tokens.labels,
-        ).loss
+        return adapter.model(**adapter.model_inputs(pixel_values, tokens)).loss
 
     return loss_fn

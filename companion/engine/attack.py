@@ -152,13 +152,26 @@ class ImageProtector:
         pass, identity in the backward pass (a straight-through estimator)."""
         return image if self.codec is None else straight_through(image, self.codec)
 
-    def _loss(self, image: torch.Tensor, pairs: Sequence[list[tuple[str, str]]]) -> torch.Tensor:
-        """The summed loss of every adapter on its own (question, target) pairs."""
-        total = image.new_zeros(())
-        for adapter, own in zip(self.adapters, pairs):
-            x = image.to(adapter.device)
-            total = total + adapter.loss(adapter.pixel_values(x), adapter.encode(own)).to(image.device)
-        return total
+    def _gradient(self, view: torch.Tensor, adv: torch.Tensor, pairs: Sequence[list[tuple[str, str]]],
+                  keep_graph: bool = False) -> tuple[float, torch.Tensor]:
+        """The summed loss of every model on its own (question, target) pairs about `view`
+        (a function of `adv`), and the step's gradient with respect to `adv`.
+
+        The models are taken in turn, each back-propagated before the next runs, so only
+        one model's activations are held at a time. With several, each model's gradient is
+        scaled to a mean magnitude of 1 before they are summed: the sign step then gives
+        every model an equal say, whatever the scale of its gradient (a larger model's, or
+        one with a finer input grid, can be orders of magnitude larger and would otherwise
+        decide every pixel's sign alone). One model's gradient is its own (the sign is the same)."""
+        total, grad = 0.0, None
+        for i, (adapter, own) in enumerate(zip(self.adapters, pairs)):
+            loss = adapter.loss(adapter.pixel_values(view.to(adapter.device)), adapter.encode(own))
+            (g,) = torch.autograd.grad(loss, adv, retain_graph=keep_graph or i < len(self.adapters) - 1)
+            total += loss.item()
+            if len(self.adapters) > 1:
+                g = g / g.abs().mean().clamp_min(1e-20)
+            grad = g if grad is None else grad.add_(g)
+        return total, grad
 
     def check_questions(self, rng: random.Random | None = None) -> list[str]:
         """A random draw of `config.check_questions` shadow questions."""
@@ -227,10 +240,9 @@ class ImageProtector:
             view = self._through(adv)
             if self.views is not None:
                 view = self.views.sample(view, rng)
-            loss = self._loss(view, pairs)
             whole = unseen is not None and adds_whole_frame(step)
-            (grad,) = torch.autograd.grad(loss, adv, retain_graph=whole)
-            grad_whole = torch.autograd.grad(self._loss(padded(view), pairs), adv)[0] if whole else None
+            loss, grad = self._gradient(view, adv, pairs, keep_graph=whole)
+            grad_whole = self._gradient(padded(view), adv, pairs)[1] if whole else None
             with torch.no_grad():  # in place: at 12 MP every full-size temporary costs
                 adv.add_(step_direction(grad, grad_whole, unseen), alpha=-cfg.step_size(step - 1))
                 torch.clamp(adv, low, high, out=adv)
@@ -238,7 +250,7 @@ class ImageProtector:
                     norm = torch.dist(adv, x).item()
                     if norm > max_norm:  # shrinking towards x keeps both the eps box and [0, 1]
                         adv.sub_(x).mul_(max_norm / norm).add_(x)
-            losses.append(loss.item())
+            losses.append(loss)
             if progress is not None:
                 progress(StepInfo(step, total, losses[-1], time.monotonic() - began))
             if confirm_at is None:

@@ -22,13 +22,14 @@ def resize_bicubic(image: torch.Tensor, height: int, width: int) -> torch.Tensor
     h, w = image.shape[-2:]
     if (h, w) == (height, width):
         return image
-    # Pillow resamples horizontally into an 8-bit image, then vertically: the cubic's
-    # overshoot at sharp edges is clipped in between, so clip there too.
+    # Pillow resamples in two passes into 8-bit images: the cubic's overshoot at sharp edges
+    # is clipped in between, so clip there too. Its order (Pillow 13, measured): width
+    # first, except when the width grows and the height shrinks: then height first.
+    steps = ((height, w), (height, width)) if width > w and height < h else ((h, width), (height, width))
     x = image
-    if w != width:
-        x = F.interpolate(x, size=(h, width), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
-    if h != height:
-        x = F.interpolate(x, size=(height, width), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+    for size in steps:
+        if size != tuple(x.shape[-2:]):
+            x = F.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
     return x
 
 

@@ -12,6 +12,12 @@ DESIGN.md, "The engine contract"):
 plus two ways to let the model answer: from pixel values (the cheap check the attack
 uses to know it is done) and from a decoded file through the family's real Hugging Face
 processor (the receipt, which must not trust our differentiable path).
+
+The shipped test models of every family are trained by one trainer (companion/demo), which
+needs two more things of an adapter: `model_inputs` (the keyword arguments of the Hugging
+Face model's forward for a text batch whose row i is about image i) and `image_features`
+(what the language model sees of each image, for teaching a new tower to see as another).
+`pixel_values` of a batch of B images of one size gives B images' pixel values.
 """
 
 from __future__ import annotations
@@ -36,6 +42,31 @@ class TokenBatch:
         return self.input_ids.shape[0]
 
 
+def right_padded(rows: Sequence[tuple[list[int], list[int]]], pad: int, device: torch.device) -> TokenBatch:
+    """(prompt ids, answer ids) rows as one right-padded batch, labelled on the answers only."""
+    length = max(len(p) + len(a) for p, a in rows)
+    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    labels = torch.full((len(rows), length), -100, dtype=torch.long)
+    for i, (prompt, answer) in enumerate(rows):
+        n = len(prompt) + len(answer)
+        ids[i, :n] = torch.tensor(prompt + answer)
+        mask[i, :n] = 1
+        labels[i, len(prompt) : n] = torch.tensor(answer)
+    return TokenBatch(ids.to(device), mask.to(device), labels.to(device))
+
+
+def left_padded(rows: Sequence[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompts left-padded, as generation needs (it appends on the right): (ids, attention mask)."""
+    length = max(len(r) for r in rows)
+    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, length - len(r) :] = torch.tensor(r)
+        mask[i, length - len(r) :] = 1
+    return ids.to(device), mask.to(device)
+
+
 class Adapter(ABC):
     """One loaded MLLM of one family, ready for the attack loop and the receipt."""
 
@@ -58,6 +89,22 @@ class Adapter(ABC):
     @abstractmethod
     def loss(self, pixel_values: torch.Tensor, batch: TokenBatch) -> torch.Tensor:
         """Mean teacher-forced cross-entropy of the batch's answers given one image."""
+
+    def model_inputs(self, pixel_values: torch.Tensor, batch: TokenBatch) -> dict[str, torch.Tensor]:
+        """The keyword arguments of `self.model`'s forward for `batch`, row i about image i of
+        `pixel_values` (labels included: the model's output then has its loss)."""
+        return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask, "labels": batch.labels,
+                "pixel_values": pixel_values}
+
+    @abstractmethod
+    def image_features(self, pixel_values: torch.Tensor, questions: Sequence[str] | None = None) -> torch.Tensor:
+        """(B, tokens, text width): the embeddings the language model gets for each image
+        (asked `questions[i]`, for a family whose image encoder reads the question too)."""
+
+    @property
+    @abstractmethod
+    def vision_tower(self) -> torch.nn.Module:
+        """The vision encoder (without the projector into the language model)."""
 
     @abstractmethod
     def generate_from_pixels(

@@ -19,7 +19,7 @@ from PIL import Image
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
 from companion.engine.transforms import center_crop, resize_bicubic, shortest_edge_size
-from companion.models.base import Adapter, TokenBatch
+from companion.models.base import Adapter, TokenBatch, left_padded, right_padded
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,13 @@ class LlavaAdapter(Adapter):
         out[..., top : top + h, left : left + w] = x
         return out
 
+    def image_features(self, pixel_values: torch.Tensor, questions: Sequence[str] | None = None) -> torch.Tensor:
+        return torch.stack(list(self.model.model.get_image_features(pixel_values=pixel_values).pooler_output))
+
+    @property
+    def vision_tower(self) -> torch.nn.Module:
+        return self.model.model.vision_tower
+
     # -- text -------------------------------------------------------------------------
     @property
     def num_image_tokens(self) -> int:
@@ -119,41 +126,20 @@ class LlavaAdapter(Adapter):
         return self._cache[key]
 
     def encode(self, pairs: Sequence[tuple[str, str]]) -> TokenBatch:
-        rows = [self._pair_ids(q, a) for q, a in pairs]
-        length = max(len(p) + len(a) for p, a in rows)
-        pad = self._pad_id
-        ids = torch.full((len(rows), length), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), length), dtype=torch.long)
-        labels = torch.full((len(rows), length), -100, dtype=torch.long)
-        for i, (prompt, answer) in enumerate(rows):
-            n = len(prompt) + len(answer)
-            ids[i, :n] = torch.tensor(prompt + answer)
-            mask[i, :n] = 1
-            labels[i, len(prompt) : n] = torch.tensor(answer)
-        return TokenBatch(ids.to(self.device), mask.to(self.device), labels.to(self.device))
+        return right_padded([self._pair_ids(q, a) for q, a in pairs], self._pad_id, self.device)
 
     def loss(self, pixel_values: torch.Tensor, batch: TokenBatch) -> torch.Tensor:
         pv = pixel_values.expand(len(batch), -1, -1, -1)
-        out = self.model(
-            input_ids=batch.input_ids, attention_mask=batch.attention_mask, pixel_values=pv, labels=batch.labels
-        )
-        return out.loss.float()
+        return self.model(**self.model_inputs(pv, batch)).loss.float()
 
     # -- answers ----------------------------------------------------------------------
     @torch.no_grad()
     def generate_from_pixels(
         self, pixel_values: torch.Tensor, questions: Sequence[str], max_new_tokens: int = 24
     ) -> list[str]:
-        prompts = [self._prompt_ids(q) for q in questions]
-        length = max(len(p) for p in prompts)
-        pad = self._pad_id
-        ids = torch.full((len(prompts), length), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, p in enumerate(prompts):  # left padding, as generation needs
-            ids[i, length - len(p) :] = torch.tensor(p)
-            mask[i, length - len(p) :] = 1
-        pv = pixel_values.to(self.dtype).expand(len(prompts), -1, -1, -1)
-        return self._generate(ids.to(self.device), mask.to(self.device), pv, max_new_tokens)
+        ids, mask = left_padded([self._prompt_ids(q) for q in questions], self._pad_id, self.device)
+        pv = pixel_values.to(self.dtype).expand(len(questions), -1, -1, -1)
+        return self._generate(ids, mask, pv, max_new_tokens)
 
     @torch.no_grad()
     def answer(self, image: Image.Image, questions: Sequence[str], max_new_tokens: int = 24) -> list[str]:

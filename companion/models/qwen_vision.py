@@ -1,5 +1,4 @@
-"""Qwen2-VL / Qwen2.5-VL's image preprocessing, differentiable: the first piece of the
-Qwen2.5-VL adapter (issue 14).
+"""Qwen2-VL / Qwen2.5-VL's image preprocessing, differentiable (used by qwen2_5_vl.py).
 
 The family's processor (transformers' Qwen2VLImageProcessor, shared by Qwen2.5-VL) resizes
 every photo to its own "smart" size: both sides multiples of patch * merge (28 px), the
@@ -10,8 +9,9 @@ as a two-frame video, and flattens each 14x14 patch, in merge-window order, into
 
     pixel_values: (grid_h * grid_w, 3 * 2 * 14 * 14), image_grid_thw: [1, grid_h, grid_w]
 
-`pixel_values` here does the same on a (1, 3, H, W) tensor in [0, 1], with gradients to every
-input pixel. The sizes come from transformers' own `smart_resize`, so they cannot drift.
+`pixel_values` here does the same on (B, 3, H, W) tensors in [0, 1], with gradients to every
+input pixel, in two parts: `normalised` (resize and normalise) and `patches` (the layout).
+The sizes come from transformers' own `smart_resize`, so they cannot drift.
 """
 
 from __future__ import annotations
@@ -56,34 +56,36 @@ def target_size(height: int, width: int, config: QwenVisionConfig = QwenVisionCo
                         max_pixels=config.max_pixels)
 
 
-def pixel_values(image: torch.Tensor, config: QwenVisionConfig = QwenVisionConfig()) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pixel_values, image_grid_thw) for a (1, 3, H, W) image in [0, 1], as the processor
-    gives them, differentiably."""
-    if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] != 3:
-        raise ValueError(f"expected one RGB image of shape (1, 3, H, W), got {tuple(image.shape)}")
+def normalised(image: torch.Tensor, config: QwenVisionConfig = QwenVisionConfig()) -> torch.Tensor:
+    """(B, 3, H, W) images in [0, 1] resized to the processor's size for H x W and
+    normalised, differentiably: the pixels before the patches are cut (`patches`)."""
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"expected RGB images of shape (B, 3, H, W), got {tuple(image.shape)}")
     height, width = target_size(image.shape[-2], image.shape[-1], config)
-    x = _resize_like_pillow(image, height, width)
+    x = resize_bicubic(image, height, width)
     mean = torch.tensor(config.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     std = torch.tensor(config.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    x = ((x - mean) / std)[0]  # (3, H, W)
+    return (x - mean) / std
+
+
+def patches(x: torch.Tensor, config: QwenVisionConfig = QwenVisionConfig()) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixel_values, image_grid_thw) for `normalised` images of one size, as the processor
+    lays them out: each image's patches, in merge-window order, one after the other."""
+    b, c, height, width = x.shape
     p, m, t = config.patch_size, config.merge_size, config.temporal_patch_size
     grid_h, grid_w = height // p, width // p
-    patches = x.reshape(3, grid_h // m, m, p, grid_w // m, m, p)
-    patches = patches.permute(1, 4, 2, 5, 0, 3, 6)  # (gh/m, gw/m, m, m, C, p, p): merge windows together
-    patches = patches.unsqueeze(5).expand(*patches.shape[:5], t, p, p)  # the photo as t identical frames
-    flat = patches.reshape(grid_h * grid_w, 3 * t * p * p)
-    grid = torch.tensor([[1, grid_h, grid_w]], dtype=torch.long, device=x.device)
+    rows = x.reshape(b, c, grid_h // m, m, p, grid_w // m, m, p)
+    rows = rows.permute(0, 2, 5, 3, 6, 1, 4, 7)  # (B, gh/m, gw/m, m, m, C, p, p): merge windows together
+    rows = rows.unsqueeze(6).expand(*rows.shape[:6], t, p, p)  # the photo as t identical frames
+    flat = rows.reshape(b * grid_h * grid_w, c * t * p * p)
+    grid = torch.tensor([[1, grid_h, grid_w]] * b, dtype=torch.long, device=x.device)
     return flat, grid
 
 
-def _resize_like_pillow(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pillow resizes in two 8-bit passes, width first, and clips each to [0, 1]: an
-    enlargement's overshoot at a sharp edge is clipped before the other pass sees it."""
-    x = image
-    for h, w in ((image.shape[-2], width), (height, width)):
-        if (h, w) != tuple(x.shape[-2:]):
-            x = resize_bicubic(x, h, w).clamp(0, 1)
-    return x
+def pixel_values(image: torch.Tensor, config: QwenVisionConfig = QwenVisionConfig()) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixel_values, image_grid_thw) for (B, 3, H, W) images in [0, 1], as the processor
+    gives them, differentiably."""
+    return patches(normalised(image, config), config)
 
 
 def image_tokens(height: int, width: int, config: QwenVisionConfig = QwenVisionConfig()) -> int:

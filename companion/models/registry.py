@@ -1,12 +1,15 @@
 """Find a model by name, pick its adapter, device and dtype, and load it.
 
-A model is named by `demo` (the tiny trained LLaVA shipped in the package), a local folder
-in Hugging Face format, or a Hugging Face id such as `llava-hf/llava-1.5-7b-hf`, which is
-taken from the local Hugging Face cache. The family comes from the folder's config.json.
+A model is named by `demo` (the tiny trained LLaVA shipped in the package) or another
+shipped test model, a local folder in Hugging Face format, or a Hugging Face id such as
+`llava-hf/llava-1.5-7b-hf` or `Qwen/Qwen2.5-VL-7B-Instruct`, which is taken from the local
+Hugging Face cache. The family comes from the folder's config.json (`model_type`); each
+family is one adapter file in this package.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from companion.demo import DEMO_MODEL_DIR, FACE_MODEL_DIR, ZOO_DIR
+from companion.demo import DEMO_MODEL_DIR, FACE_MODEL_DIR, FAMILIES_DIR, ZOO_DIR
 from companion.engine.errors import ProtectError
 from companion.models.base import Adapter
 
@@ -24,10 +27,43 @@ log = logging.getLogger(__name__)
 DEMO = "demo"
 #: the zoo: test variants of the demo that differ where real models differ (companion/demo/zoo.py)
 ZOO = ("zoo-chatml", "zoo-siglip", "zoo-unigram-privacy")
+#: the demo in the other families the engine supports (companion/demo/families.py)
+FAMILY_DEMOS = ("demo-qwen2_5_vl", "demo-instructblip")
 #: the models shipped in the package, by name
-SHIPPED = {DEMO: DEMO_MODEL_DIR, "demo-face": FACE_MODEL_DIR, **{name: ZOO_DIR / name for name in ZOO}}
+SHIPPED = {DEMO: DEMO_MODEL_DIR, "demo-face": FACE_MODEL_DIR, **{name: ZOO_DIR / name for name in ZOO},
+           **{name: FAMILIES_DIR / name for name in FAMILY_DEMOS}}
 #: config.json model_type -> adapter family
-FAMILIES = {"llava": "llava"}
+FAMILIES = {"llava": "llava", "qwen2_5_vl": "qwen2_5_vl", "qwen2_vl": "qwen2_vl", "instructblip": "instructblip"}
+#: family -> (module, adapter class)
+ADAPTERS = {
+    "llava": ("companion.models.llava", "LlavaAdapter"),
+    "qwen2_5_vl": ("companion.models.qwen2_5_vl", "QwenVLAdapter"),
+    "qwen2_vl": ("companion.models.qwen2_5_vl", "QwenVLAdapter"),
+    "instructblip": ("companion.models.instructblip", "InstructBlipAdapter"),
+}
+
+
+#: Named ensembles (`--model strong`); config.json's "presets" adds to them or replaces one.
+#: `fast`: one small model, quick on a laptop GPU; `strong`: the most used open families at
+#: 7B, one perturbation against all (see "Ensembles" in the README for memory);
+#: `demo-families`: the shipped tiny models of every family, offline.
+PRESETS: dict[str, list[str]] = {
+    "fast": ["Qwen/Qwen2.5-VL-3B-Instruct"],
+    "strong": ["llava-hf/llava-1.5-7b-hf", "Qwen/Qwen2.5-VL-7B-Instruct", "Salesforce/instructblip-vicuna-7b"],
+    "demo-families": [DEMO, *FAMILY_DEMOS],
+}
+
+
+def expand(names: list[str], presets: dict[str, list[str]] | None = None) -> list[str]:
+    """`names` with each preset replaced by its models (`presets` over the built-in ones),
+    each model once, in order."""
+    table = {**PRESETS, **(presets or {})}
+    out: list[str] = []
+    for name in names:
+        for model in table.get(name, [name]):
+            if model not in out:
+                out.append(model)
+    return out
 
 
 @dataclass
@@ -49,9 +85,23 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ProtectError("device_unavailable", "--device cuda asked for, but torch sees no CUDA GPU")
     if name == "mps" and not torch.backends.mps.is_available():
         raise ProtectError("device_unavailable", "--device mps asked for, but torch sees no Apple GPU")
+    if name.startswith("cuda:") and name[5:].isdigit():
+        if int(name[5:]) >= torch.cuda.device_count():
+            raise ProtectError("device_unavailable", f"--device {name} asked for, but torch sees "
+                                                     f"{torch.cuda.device_count()} CUDA GPU(s)")
+        return torch.device(name)
     if name not in ("cpu", "cuda", "mps"):
-        raise ProtectError("bad_device", f"unknown device {name!r}; use auto, cpu, cuda or mps")
+        raise ProtectError("bad_device", f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return torch.device(name)
+
+
+def spread(count: int, device: str = "auto") -> list[str]:
+    """The device for each of `count` models: with several CUDA GPUs (and `device` auto or
+    cuda) model i goes on GPU i mod N, so an ensemble's models do not share one GPU's memory
+    while others idle; otherwise all on `device`."""
+    if device in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        return [f"cuda:{i % torch.cuda.device_count()}" for i in range(count)]
+    return [device] * count
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -117,11 +167,15 @@ def load_adapter(name: str, device: str = "auto", allow_download: bool = False) 
     dev = resolve_device(device)
     dtype = default_dtype(dev)
     log.info("loading %s (%s) from %s on %s as %s", name, info.family, info.path, dev, dtype)
-    if info.family == "llava":
-        from companion.models.llava import LlavaAdapter
+    module, cls = ADAPTERS[info.family]
+    return getattr(importlib.import_module(module), cls).from_pretrained(name, info.path, dev, dtype)
 
-        return LlavaAdapter.from_pretrained(name, info.path, dev, dtype)
-    raise ProtectError("unsupported_model", f"no adapter for family {info.family!r}")  # pragma: no cover
+
+def load_adapters(names: list[str], device: str = "auto", allow_download: bool = False,
+                  presets: dict[str, list[str]] | None = None) -> list[Adapter]:
+    """Load an ensemble (presets expanded): each model on its own GPU where there are several (`spread`)."""
+    names = expand(names, presets)
+    return [load_adapter(name, dev, allow_download) for name, dev in zip(names, spread(len(names), device))]
 
 
 def cached_models() -> list[ModelInfo]:

@@ -92,10 +92,10 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload
     waiters = threading.BoundedSemaphore(config.sync_waiters)
     if load is None:
-        from companion.models.registry import load_adapter
+        from companion.models.registry import load_adapters
 
         def load() -> list[Adapter]:
-            return [load_adapter(name, config.device) for name in config.models]
+            return load_adapters(list(config.models), config.device, presets=config.presets)
 
     jobs = JobQueue(load, config.queue_size, config.result_ttl, config.result_bytes, config.preload)
     app.extensions["imageprotector.jobs"] = jobs

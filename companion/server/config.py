@@ -65,6 +65,8 @@ class ServerConfig:
     allowed_origins: list[str] = field(default_factory=list)
     # folders the watcher protects (`serve --watch`, `watch`): [{"path", "out_dir", "recursive", "site"}]
     watch: list[dict] = field(default_factory=list)
+    # named ensembles, added to the built-in ones (models/registry.py PRESETS): {"name": [model, ...]}
+    presets: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def sync_waiters(self) -> int:

@@ -68,3 +68,33 @@ def test_dataset_input(tmp_path, capsys):
 def test_nothing_to_evaluate_is_a_usage_error(capsys):
     assert cli.main(["evaluate"]) == 2
     assert "give photos" in capsys.readouterr().err
+
+
+def test_transfer_protects_against_each_model_and_all_and_asks_every_one(photos, capsys):
+    paths, qfile = photos
+    code = cli.main(["evaluate", paths[0], "--transfer", "--model", "demo", "--model", "zoo-chatml", "--site",
+                     "instagram", "--questions", qfile, "--steps", "60", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["photos"] == [paths[0]]
+    assert report["models"] == ["demo", "zoo-chatml"]
+    assert list(report["refusal"]) == ["clean", "demo", "zoo-chatml", "all 2"]
+    assert report["distortions"] == ["none", "site:instagram"]
+    refusal = report["refusal"]
+    for model in report["models"]:
+        assert refusal["clean"]["none"][model] <= 0.34  # a third: one of the three questions at most
+        assert refusal["all 2"]["none"][model] == 1.0  # the ensemble protects against each member
+        assert refusal[model]["none"][model] == 1.0  # and each alone against itself
+
+
+def test_transfer_table_and_its_usage_errors(photos, capsys):
+    paths, qfile = photos
+    assert cli.main(["evaluate", paths[0], "--transfer", "--questions", qfile]) == 2
+    assert "two or more models" in capsys.readouterr().err
+    code = cli.main(["evaluate", paths[0], "--transfer", "--model", "demo-families", "--questions", qfile,
+                     "--steps", "3", "--no-robust"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "after: none" in out and "after: site:generic" in out
+    header = next(line for line in out.splitlines() if line.strip().startswith("protected with"))
+    assert [c.strip() for c in header.split("|")[1:]] == ["demo", "demo-qwen2_5_vl", "demo-instructblip"]
+    assert sum(line.strip().startswith(("clean", "demo", "all 3")) for line in out.splitlines()) == 2 * 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from companion.engine.attack import AttackConfig, ImageProtector
@@ -74,12 +75,33 @@ def test_loss_goes_down(demo_adapter):
     assert min(result.losses[-3:]) < result.losses[0]
 
 
-def test_ensemble_sums_the_losses_of_its_adapters(demo_adapter):
-    x = photo()
+class _Louder:
+    """A model whose loss is `factor` times another's: its gradient is as much larger."""
+
+    def __init__(self, adapter, factor: float) -> None:
+        self.adapter, self.factor, self.device = adapter, factor, adapter.device
+
+    def pixel_values(self, x):
+        return self.adapter.pixel_values(x)
+
+    def encode(self, pairs):
+        return self.adapter.encode(pairs)
+
+    def loss(self, pixel_values, batch):
+        return self.adapter.loss(pixel_values, batch) * self.factor
+
+
+def test_an_ensemble_sums_the_losses_and_gives_each_model_an_equal_say(demo_adapter, face_adapter):
+    adv = photo().requires_grad_(True)
     pairs = [("Who is this person?", "I cannot help with this request.")]
-    single = ImageProtector([demo_adapter])._loss(x, [pairs])
-    double = ImageProtector([demo_adapter, demo_adapter])._loss(x, [pairs, pairs])
-    assert torch.allclose(double, 2 * single)
+    loss_a, grad_a = ImageProtector([demo_adapter])._gradient(adv, adv, [pairs])
+    loss_b, grad_b = ImageProtector([face_adapter])._gradient(adv, adv, [pairs])
+    loss, grad = ImageProtector([demo_adapter, _Louder(face_adapter, 1000.0)])._gradient(adv, adv, [pairs, pairs])
+    assert loss == pytest.approx(loss_a + 1000 * loss_b, rel=1e-4)
+    expected = grad_a / grad_a.abs().mean() + grad_b / grad_b.abs().mean()
+    assert torch.allclose(grad, expected, rtol=1e-3, atol=1e-4)
+    # a plain sum would follow the louder model's signs everywhere; here the quieter one keeps its say
+    assert (grad.sign() == grad_a.sign()).float().mean() > 0.6
 
 
 def test_same_seed_same_result(demo_adapter):

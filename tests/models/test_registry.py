@@ -49,3 +49,32 @@ def test_device_and_dtype_choice():
             registry.resolve_device("cuda")
     with pytest.raises(ProtectError):
         registry.resolve_device("tpu")
+
+
+def test_an_ensemble_spreads_over_several_gpus(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert registry.spread(3, "auto") == ["cuda:0", "cuda:1", "cuda:0"]
+    assert registry.spread(2, "cpu") == ["cpu", "cpu"]
+    assert registry.resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ProtectError) as info:
+        registry.resolve_device("cuda:2")
+    assert info.value.code == "device_unavailable"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert registry.spread(2, "auto") == ["auto", "auto"]
+
+
+def test_every_shipped_model_names_its_family():
+    families = {info.name: info.family for info in map(registry.locate, registry.SHIPPED)}
+    assert families["demo"] == "llava"
+    assert families["demo-qwen2_5_vl"] == "qwen2_5_vl"
+    assert families["demo-instructblip"] == "instructblip"
+
+
+def test_presets_expand_to_their_models_each_once():
+    assert registry.expand(["demo-families"]) == ["demo", "demo-qwen2_5_vl", "demo-instructblip"]
+    assert registry.expand(["demo", "demo-families"]) == ["demo", "demo-qwen2_5_vl", "demo-instructblip"]
+    assert registry.expand(["strong"])[1] == "Qwen/Qwen2.5-VL-7B-Instruct"
+    mine = {"mine": ["demo-face", "demo"], "fast": ["demo"]}  # the config's add to and override the built-in
+    assert registry.expand(["mine", "fast"], mine) == ["demo-face", "demo"]
+    assert registry.expand(["zoo-chatml"]) == ["zoo-chatml"]
