@@ -86,9 +86,11 @@ class Adapter(ABC):
     def encode(self, pairs: Sequence[tuple[str, str]]) -> TokenBatch:
         """Token ids and labels for (question, answer) pairs, on this adapter's device."""
 
-    @abstractmethod
     def loss(self, pixel_values: torch.Tensor, batch: TokenBatch) -> torch.Tensor:
-        """Mean teacher-forced cross-entropy of the batch's answers given one image."""
+        """Mean teacher-forced cross-entropy of the batch's answers given one image (the
+        image repeated for each row; a family whose tower can run once overrides this)."""
+        pv = pixel_values.expand(len(batch), *pixel_values.shape[1:])
+        return self.model(**self.model_inputs(pv, batch)).loss.float()
 
     def model_inputs(self, pixel_values: torch.Tensor, batch: TokenBatch) -> dict[str, torch.Tensor]:
         """The keyword arguments of `self.model`'s forward for `batch`, row i about image i of

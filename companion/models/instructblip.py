@@ -122,10 +122,6 @@ class InstructBlipAdapter(Adapter):
         inputs["qformer_attention_mask"] = batch.qformer_attention_mask
         return inputs
 
-    def loss(self, pixel_values: torch.Tensor, batch: TokenBatch) -> torch.Tensor:
-        pv = pixel_values.expand(len(batch), -1, -1, -1)
-        return self.model(**self.model_inputs(pv, batch)).loss.float()
-
     # -- answers ----------------------------------------------------------------------
     def _batched(self, prompts: list[list[int]], qformer: list[list[int]]) -> dict[str, torch.Tensor]:
         """Prompts left-padded (generation appends on the right); the Q-Former's questions

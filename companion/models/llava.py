@@ -128,10 +128,6 @@ class LlavaAdapter(Adapter):
     def encode(self, pairs: Sequence[tuple[str, str]]) -> TokenBatch:
         return right_padded([self._pair_ids(q, a) for q, a in pairs], self._pad_id, self.device)
 
-    def loss(self, pixel_values: torch.Tensor, batch: TokenBatch) -> torch.Tensor:
-        pv = pixel_values.expand(len(batch), -1, -1, -1)
-        return self.model(**self.model_inputs(pv, batch)).loss.float()
-
     # -- answers ----------------------------------------------------------------------
     @torch.no_grad()
     def generate_from_pixels(
