@@ -10,8 +10,9 @@ layer and token, in bf16, with PyTorch's fused attention (no attention matrix ke
 2 * (6 h + 3 i + 2 h_kv) bytes, for width h, MLP width i and key/value width h_kv (the
 layer's input, norms, q/k/v, attention output, MLP input and its gated halves). Each
 question of a step is a row of the batch; the vision tower runs once per row, except
-Qwen2.5-VL's, which the adapter runs once per step (its 5120 patches at 12 MP were the
-largest single cost). Plus the logits of the answer positions in float32, and the photo's own tensors at
+Qwen2.5-VL's and Phi-4-multimodal's, which their adapters run once per step (Qwen's 5120
+patches at 12 MP were the largest single cost; Phi-4 reads 12 crops and a global view of
+1024 patches each). Plus the logits of the answer positions in float32, and the photo's own tensors at
 12 MP (about ten full-size float32 copies: the image, its bounds, the gradient, the
 resize's intermediates). `benchmarks/gpu_speed.py` measures the real figure on a GPU.
 """
@@ -46,6 +47,13 @@ def image_tokens(family: str, parts: dict) -> tuple[int, int]:
         return n + 1, n
     if family == "qwen2_5_vl":  # the processor's default max_pixels: 1280 tokens of 28 x 28
         return 1280 * 4, 1280
+    if family == "phi4_multimodal":  # 4000 x 3000: a 4 x 3 grid of 448 crops and the global view
+        from companion.models.phi4_vision import Phi4VisionConfig, hd_layout
+
+        cfg = Phi4VisionConfig(max_crops=parts["max_crops"])
+        layout = hd_layout(4000, 3000, cfg)
+        crops, rows = layout.crops_w * layout.crops_h, layout.crops_h * cfg.grid // 2
+        return (crops + 1) * cfg.grid**2, (cfg.grid // 2) ** 2 + cfg.grid // 2 + 1 + crops * (cfg.grid // 2) ** 2 + rows
     v = parts["vision"]  # instructblip: the ViT's patches, then the Q-Former's queries
     return (v["image_size"] // v["patch_size"]) ** 2 + 1, parts["queries"]
 
@@ -67,7 +75,7 @@ def estimate(name: str, questions: int) -> dict:
         vision += q["num_hidden_layers"] * layer_bytes(parts["queries"] + 32, q["hidden_size"], q["intermediate_size"],
                                                        q["hidden_size"])
     logits = ANSWER_TOKENS * text["vocab_size"] * 4 * 3  # float32 logits, their softmax and gradient
-    vision *= 1 if family == "qwen2_5_vl" else questions
+    vision *= 1 if family in ("qwen2_5_vl", "phi4_multimodal") else questions
     activations = questions * (language + logits) + vision
     return {"name": name, "family": family, "params": params, "weights": 2 * params, "vision": vision,
             "language": questions * language, "total": 2 * params + activations + PHOTO_BYTES}

@@ -24,6 +24,8 @@ QWEN_VISION = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads
                    spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31])
 EVA_G = dict(hidden_size=1408, intermediate_size=6144, num_hidden_layers=39, num_attention_heads=16, image_size=224,
              patch_size=14)
+SIGLIP_448 = dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
+                  image_size=448, patch_size=14, crop_size=448, feature_layer=-2)
 QFORMER = dict(vocab_size=30523, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
                cross_attention_frequency=2, encoder_hidden_size=1408)
 
@@ -51,6 +53,12 @@ CHECKPOINTS = {
                          num_attention_heads=28, num_key_value_heads=4, tie_word_embeddings=False)}),
         Checkpoint("Salesforce/instructblip-vicuna-7b", "instructblip",
                    {"vision": EVA_G, "qformer": QFORMER, "text": {**LLAMA_7B, "vocab_size": 32001}, "queries": 32}),
+        # transformers' own format of it (model type phi4_multimodal); its audio encoder at the config's defaults
+        Checkpoint("microsoft/Phi-4-multimodal-instruct", "phi4_multimodal", {
+            "vision": SIGLIP_448,
+            "text": dict(vocab_size=200064, hidden_size=3072, intermediate_size=8192, num_hidden_layers=32,
+                         num_attention_heads=24, num_key_value_heads=8, tie_word_embeddings=True),
+            "max_crops": 36}),
     )
 }
 
@@ -133,6 +141,22 @@ def model_and_processor(checkpoint: Checkpoint, parts: dict, device: torch.devic
         model = _built(Qwen2_5_VLForConditionalGeneration, config, device, dtype)
         model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id]
         return model, (Qwen2VLImageProcessorPil(), tok)
+    if checkpoint.family == "phi4_multimodal":
+        from transformers import Phi4MultimodalConfig, Phi4MultimodalForCausalLM
+
+        from companion.demo import phi4_build
+
+        tok = phi4_build.tokenizer_from(demo)
+        text = dict(parts["text"])
+        config = Phi4MultimodalConfig(
+            **text, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.75},
+            bos_token_id=tok.bos_token_id, pad_token_id=tok.pad_token_id,
+            eos_token_id=[tok.convert_tokens_to_ids("<|end|>"), tok.eos_token_id],
+            vision_config={**parts["vision"], "image_token_id": tok.convert_tokens_to_ids("<|image|>")},
+            audio_config={"audio_token_id": tok.convert_tokens_to_ids("<|audio|>")})
+        model = _built(Phi4MultimodalForCausalLM, config, device, dtype)
+        model.generation_config.eos_token_id = config.eos_token_id
+        return model, tok
     if checkpoint.family == "instructblip":
         from transformers import InstructBlipConfig, InstructBlipForConditionalGeneration, InstructBlipProcessor
         from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
@@ -169,6 +193,13 @@ def build(name: str, device: torch.device, dtype: torch.dtype, shrink: bool = Fa
 
         image_processor, tok = processor
         return QwenVLAdapter(label, model, image_processor, tok, TEMPLATE, device, dtype)
+    if checkpoint.family == "phi4_multimodal":
+        from companion.demo.phi4_build import TEMPLATE
+        from companion.models.phi4_multimodal import Phi4MultimodalAdapter
+        from companion.models.phi4_vision import Phi4VisionConfig
+
+        return Phi4MultimodalAdapter(label, model, processor, Phi4VisionConfig(max_crops=parts["max_crops"]), device,
+                                     dtype, template=TEMPLATE)
     from companion.models.instructblip import InstructBlipAdapter
 
     return InstructBlipAdapter(label, model, processor, device, dtype)

@@ -1,6 +1,7 @@
 """Issue 3's acceptance run: protection that survives the site, robust vs plain.
 
     python benchmarks/robust_photos.py [--site facebook --site instagram --site x] [--quality 75] [--quick]
+                                       [--model NAME ...] [--robust-only]
 
 For each site profile and each photo of benchmarks/protect_photos.py (21 natural photos,
 172 px to 12 MP, PNG and JPEG), the photo is protected twice with the profile (output at
@@ -8,7 +9,9 @@ the profile's size and format): with the robust optimisation (expectation over t
 re-encodings and small rescales) and without it. Each protected file, and the clean photo,
 then goes through a real Pillow pipeline: the profile's resize, then JPEG at --quality
 (4:2:0), and the demo model answers the held-out questions. Prints one row per photo and,
-per profile, the mean refusal rates side by side.
+per profile, the mean refusal rates side by side. With several --model, one perturbation is
+made against all of them and each photo's figure is its worst model's. --robust-only skips
+the plain protection (its column shows "-"), halving the run.
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ from companion.models.registry import load_adapter  # noqa: E402
 
 
 def refusal_after(data: bytes, engine: Engine, pipeline) -> float:
-    return min(m.refusal_rate for m in verify(data, engine.adapters, HELD_OUT_QUESTIONS, pipeline))
+    """The worst model's refusal rate on the held-out questions about `data` after `pipeline`."""
+    return min(members_after(data, engine, pipeline))
+
+
+def members_after(data: bytes, engine: Engine, pipeline) -> list[float]:
+    """Each model's refusal rate on the held-out questions about `data` after `pipeline`."""
+    return [m.refusal_rate for m in verify(data, engine.adapters, HELD_OUT_QUESTIONS, pipeline)]
 
 
 def main() -> None:
@@ -42,6 +51,7 @@ def main() -> None:
     parser.add_argument("--epsilon", type=int, default=8)
     parser.add_argument("--quality", type=int, default=75, help="JPEG quality of the simulated upload")
     parser.add_argument("--quick", action="store_true", help="8 photos up to 1200 px")
+    parser.add_argument("--robust-only", action="store_true", help="skip the plain protection")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     engine = Engine([load_adapter(m, args.device) for m in args.model or ["demo"]])
@@ -55,19 +65,30 @@ def main() -> None:
                   f"{'robust':>6} | {'steps':>5} | {'s':>6} | {'Linf':>4} | {'PSNR':>5}")
         print(header)
         print("-" * len(header))
-        rows = []
+        rows, members = [], []
         for photo, size, fmt in cases:
             image = natural_photo(photo, size)
             data = encode_png(image) if fmt == "png" else encode_jpeg(image)
             clean = refusal_after(data, engine, upload)
-            plain = engine.protect(data, ProtectOptions(site=site.name, robust=False, epsilon=args.epsilon, verify=False))
             robust = engine.protect(data, ProtectOptions(site=site.name, epsilon=args.epsilon, verify=False))
-            p, r = refusal_after(plain.data, engine, upload), refusal_after(robust.data, engine, upload)
+            each = members_after(robust.data, engine, upload)
+            r = min(each)
+            members.append(each)
+            if args.robust_only:
+                p, plain_cells = float("nan"), f"{'-':>5} | {'-':>5}"
+            else:
+                plain = engine.protect(data, ProtectOptions(site=site.name, robust=False, epsilon=args.epsilon,
+                                                            verify=False))
+                p = refusal_after(plain.data, engine, upload)
+                plain_cells = f"{p:5.2f} | {plain.steps:5d}"
             rows.append((clean, p, r, robust.seconds, robust.steps))
             print(f"{photo:>20} | {image.width:>4}x{image.height:<4} | {robust.size[0]:>4}x{robust.size[1]:<4} | "
-                  f"{clean:5.2f} | {p:5.2f} | {plain.steps:5d} | {r:6.2f} | {robust.steps:5d} | {robust.seconds:6.1f} | "
+                  f"{clean:5.2f} | {plain_cells} | {r:6.2f} | {robust.steps:5d} | {robust.seconds:6.1f} | "
                   f"{robust.receipt.linf:4d} | {robust.receipt.psnr:5.1f}", flush=True)
         clean, plain, robust, seconds, steps = zip(*rows)
+        if len(engine.adapters) > 1:
+            print("mean refusal of each model on the robust files: " + ", ".join(
+                f"{a.name} {statistics.mean(col):.3f}" for a, col in zip(engine.adapters, zip(*members))))
         summary.append((site.name, statistics.mean(clean), statistics.mean(plain), statistics.mean(robust),
                         statistics.median(steps), statistics.mean(seconds)))
     print(f"\nmean refusal on held-out questions after the upload (JPEG {args.quality}), {len(cases)} photos")

@@ -1,4 +1,4 @@
-"""ImageProtector's attack: sign-gradient descent (BIM) towards a refusal.
+"""ImageProtector's attack: iterative gradient descent (BIM) towards a refusal.
 
 Shao, Liu, Hu, Gong, "Leave My Images Alone: Preventing Multi-Modal Large Language
 Models from Analyzing Images via Visual Prompt Injection" (ACL 2026). For a photo x it
@@ -10,6 +10,15 @@ with R a refusal drawn from several phrasings. Each step takes a mini-batch of s
 questions; the losses of all adapters are summed (an ensemble needs no other change).
 Besides the L-infinity bound we keep delta's energy under a PSNR floor (35 dB by default):
 sign steps push every pixel to +-eps, which alone would cost about 30 dB and show as grain.
+Under that floor the steps follow the gradient itself, scaled to a root-mean-square of 1
+and clipped at STEP_CLIP (the steepest descent for an energy bound, where the sign is the
+steepest for the L-infinity bound alone): a sign step spends as much energy on a pixel
+that hardly matters as on one that decides, and once the floor binds, that energy is
+taken from the pixels that decide. Measured on hubble_deep_field for instagram (three
+demo families at once, 36 dB, 40 steps; benchmarks/robust_photos.py runs the full set):
+the sign steps left the LLaVA and Qwen demos refusing 0.05 and 0.10 of held-out
+questions, the scaled gradient 1.00 for all three; without the floor both reach 1.00 at
+32.6 dB. With `min_psnr=None` the steps are sign steps, as in the paper.
 
 delta lives at the photo's own resolution (the output's, which for a site profile is
 already the size the site keeps): each adapter's differentiable preprocessing carries the
@@ -50,6 +59,16 @@ from companion.engine.transforms import quantize
 from companion.models.base import Adapter
 
 log = logging.getLogger(__name__)
+
+#: Under a PSNR floor, a step moves no pixel by more than this many step sizes.
+STEP_CLIP = 3.0
+
+
+def unit_rms_(grad: torch.Tensor) -> torch.Tensor:
+    """`grad` scaled in place to a root-mean-square of 1 and clipped at STEP_CLIP: a step
+    of the same energy as a sign step, put where the gradient is."""
+    rms = grad.square().mean().sqrt().clamp_min(1e-30)
+    return grad.div_(rms).clamp_(-STEP_CLIP, STEP_CLIP)
 
 
 @dataclass
@@ -133,6 +152,7 @@ class ImageProtector:
         self.codec = codec
         self.views = views
         self.choices: list[TargetChoice] | None = None  # set on the first perturb when adapting
+        self.first_losses: list[float] | None = None  # each model's loss at a perturb's first step
 
     def _targets(self, image: torch.Tensor, rng: random.Random) -> list[list[str]]:
         """Each adapter's targets: fitted to it on the clean image (once), or the configured pool."""
@@ -159,19 +179,33 @@ class ImageProtector:
 
         The models are taken in turn, each back-propagated before the next runs, so only
         one model's activations are held at a time. With several, each model's gradient is
-        scaled to a mean magnitude of 1 before they are summed: the sign step then gives
-        every model an equal say, whatever the scale of its gradient (a larger model's, or
-        one with a finer input grid, can be orders of magnitude larger and would otherwise
-        decide every pixel's sign alone). One model's gradient is its own (the sign is the same)."""
-        total, grad = 0.0, None
+        scaled to a mean magnitude of 1, so that no model decides the step by the scale of
+        its gradient alone (a larger model's, or one with a finer input grid, can be orders
+        of magnitude larger), and then weighted by how far it still is from refusing: its
+        loss as a share of its loss at the first step (`self.first_losses`), over the mean
+        share. All weigh the same at first; a model that already refuses (its loss near 0)
+        steps aside for those that do not yet, and has its say back as soon as its loss
+        rises. Measured on astronaut for instagram with the three demo families, 200 steps:
+        equal weights left Qwen's demo refusing 0.85 of held-out questions after the site's
+        worst pipeline, weights by progress 1.00 for all three (benchmarks/robust_photos.py
+        has the full set). One model's gradient is its own."""
+        losses, grads = [], []
         for i, (adapter, own) in enumerate(zip(self.adapters, pairs)):
             loss = adapter.loss(adapter.pixel_values(view.to(adapter.device)), adapter.encode(own))
             (g,) = torch.autograd.grad(loss, adv, retain_graph=keep_graph or i < len(self.adapters) - 1)
-            total += loss.item()
-            if len(self.adapters) > 1:
-                g = g / g.abs().mean().clamp_min(1e-20)
-            grad = g if grad is None else grad.add_(g)
-        return total, grad
+            losses.append(loss.item())
+            grads.append(g)
+        if len(grads) == 1:
+            return losses[0], grads[0]
+        if self.first_losses is None:
+            self.first_losses = losses
+        left = [loss / max(first, 1e-12) for loss, first in zip(losses, self.first_losses)]
+        mean_left = sum(left) / len(left)
+        grad = torch.zeros_like(grads[0])
+        for share, g in zip(left, grads):
+            weight = share / mean_left if mean_left > 0 else 1.0
+            grad.add_(g, alpha=weight / g.abs().mean().clamp_min(1e-20).item())
+        return sum(losses), grad
 
     def check_questions(self, rng: random.Random | None = None) -> list[str]:
         """A random draw of `config.check_questions` shadow questions."""
@@ -224,6 +258,7 @@ class ImageProtector:
         low, high = (x - bound).clamp(min=0), (x + bound).clamp(max=1)
         adv = (x.clone() if start is None else torch.clamp(start.detach().to(x), low, high)).requires_grad_(True)
         max_norm = None if cfg.max_rms is None else cfg.max_rms * math.sqrt(x.numel())
+        normalise = torch.Tensor.sign_ if max_norm is None else unit_rms_
         losses: list[float] = []
         began = time.monotonic()
         step = 0
@@ -231,6 +266,8 @@ class ImageProtector:
         confirm_at: int | None = None  # the step of the settling check, once a check has passed
         total = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
         targets = self._targets(x, random.Random(cfg.seed + 2))
+        if start is None:  # a continuation keeps measuring progress from the photo's first step
+            self.first_losses = None
         for step in range(1, total + 1):
             if cancel is not None and cancel():
                 return AttackResult(self._rounded(x, adv, bound), step - 1, False, True, losses)
@@ -244,7 +281,7 @@ class ImageProtector:
             loss, grad = self._gradient(view, adv, pairs, keep_graph=whole)
             grad_whole = self._gradient(padded(view), adv, pairs)[1] if whole else None
             with torch.no_grad():  # in place: at 12 MP every full-size temporary costs
-                adv.add_(step_direction(grad, grad_whole, unseen), alpha=-cfg.step_size(step - 1))
+                adv.add_(step_direction(grad, grad_whole, unseen, normalise), alpha=-cfg.step_size(step - 1))
                 torch.clamp(adv, low, high, out=adv)
                 if max_norm is not None:
                     norm = torch.dist(adv, x).item()

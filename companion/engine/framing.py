@@ -22,6 +22,8 @@ the crop's own pixels take exactly the steps they take without the padded frame 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -71,11 +73,14 @@ def unseen_pixels(image: torch.Tensor, views) -> torch.Tensor | None:
 
 
 def step_direction(
-    own: torch.Tensor, whole: torch.Tensor | None = None, unseen: torch.Tensor | None = None
+    own: torch.Tensor,
+    whole: torch.Tensor | None = None,
+    unseen: torch.Tensor | None = None,
+    normalise: Callable[[torch.Tensor], torch.Tensor] = torch.Tensor.sign_,
 ) -> torch.Tensor:
-    """The sign step's direction: the sign of the models' own gradient `own`, and on the
-    `unseen` pixels, when the padded whole frame's gradient `whole` is given, its sign
-    instead. In place on `own`."""
+    """The step's direction: `normalise` (in place; the sign by default) of the models' own
+    gradient `own`, and on the `unseen` pixels, when the padded whole frame's gradient
+    `whole` is given, that of `whole` instead. In place on `own`."""
     if whole is None or unseen is None:
-        return own.sign_()
-    return own.sign_().mul_(~unseen).add_(whole.sign_().mul_(unseen))
+        return normalise(own)
+    return normalise(own).mul_(~unseen).add_(normalise(whole).mul_(unseen))

@@ -67,6 +67,17 @@ def left_padded(rows: Sequence[list[int]], pad: int, device: torch.device) -> tu
     return ids.to(device), mask.to(device)
 
 
+def with_repeated_token(batch: TokenBatch, token: int, count: int) -> TokenBatch:
+    """`batch` with each row's one `token` (a family's image placeholder) repeated `count`
+    times, as its processor writes the prompt for an image of `count` tokens; never labelled."""
+    rows = []
+    for ids, mask, labels in zip(batch.input_ids, batch.attention_mask, batch.labels):
+        (at,) = (ids == token).nonzero()[0]
+        repeat = lambda t, fill: torch.cat([t[:at], t.new_full((count,), fill), t[at + 1:]])  # noqa: E731
+        rows.append((repeat(ids, token), repeat(mask, 1), repeat(labels, -100)))
+    return TokenBatch(*(torch.stack(parts) for parts in zip(*rows)))
+
+
 class Adapter(ABC):
     """One loaded MLLM of one family, ready for the attack loop and the receipt."""
 
@@ -117,3 +128,45 @@ class Adapter(ABC):
     @abstractmethod
     def answer(self, image: Image.Image, questions: Sequence[str], max_new_tokens: int = 24) -> list[str]:
         """Greedy answers to `questions` about a decoded image, through the real processor."""
+
+
+class TemplatedPrompts:
+    """Token ids for adapters whose prompt is the chat template's text tokenised whole, with
+    one image placeholder that the adapter repeats where an image is met (Qwen's, Phi-4's).
+    Needs `tokenizer`, `end_id` (the token that ends the model's turn), `device` and
+    `prompt_text(question)`; caches every prompt and pair, since the same recur each step."""
+
+    tokenizer: object
+    end_id: int
+    device: torch.device
+
+    def prompt_text(self, question: str) -> str:
+        raise NotImplementedError
+
+    def _prompt_ids(self, question: str) -> list[int]:
+        cache = self.__dict__.setdefault("_prompt_cache", {})
+        if question not in cache:
+            cache[question] = self.tokenizer(self.prompt_text(question)).input_ids
+        return cache[question]
+
+    def _pair_ids(self, question: str, answer: str) -> tuple[list[int], list[int]]:
+        cache = self.__dict__.setdefault("_pair_cache", {})
+        if (question, answer) not in cache:
+            prompt = self._prompt_ids(question)
+            # The reply follows the prompt at once; tokenised with it, so that the word
+            # boundaries are the ones generation produces.
+            joint = self.tokenizer(self.prompt_text(question) + answer).input_ids
+            if joint[: len(prompt)] == prompt:
+                answer_ids = joint[len(prompt):]
+            else:
+                answer_ids = self.tokenizer(answer, add_special_tokens=False).input_ids
+            cache[(question, answer)] = (prompt, answer_ids + [self.end_id])
+        return cache[(question, answer)]
+
+    @property
+    def _text_pad(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_id
+
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> TokenBatch:
+        """Right-padded rows with one image placeholder each (repeated where an image is met)."""
+        return right_padded([self._pair_ids(q, a) for q, a in pairs], self._text_pad, self.device)

@@ -31,7 +31,7 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoTokenizer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from companion.models.base import Adapter, TokenBatch, left_padded, right_padded
+from companion.models.base import Adapter, TemplatedPrompts, TokenBatch, left_padded, with_repeated_token
 from companion.models.qwen_vision import QwenVisionConfig, normalised, patches
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def chat_template(path: Path, tokenizer) -> str:
     raise FileNotFoundError(f"{path} has no chat template (chat_template.jinja or chat_template.json)")
 
 
-class QwenVLAdapter(Adapter):
+class QwenVLAdapter(TemplatedPrompts, Adapter):
     family = "qwen2_5_vl"
 
     def __init__(self, name: str, model, image_processor, tokenizer, template: str, device: torch.device,
@@ -76,8 +76,6 @@ class QwenVLAdapter(Adapter):
         self.pad_id = tokenizer.convert_tokens_to_ids(IMAGE_PAD)
         eos = self.model.generation_config.eos_token_id
         self.end_id = eos[0] if isinstance(eos, list) else eos  # <|im_end|>: the turn's end comes first
-        self._cache: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
-        self._prompt_cache: dict[str, list[int]] = {}
 
     @classmethod
     def from_pretrained(cls, name: str, path: str | Path, device: torch.device, dtype: torch.dtype) -> "QwenVLAdapter":
@@ -122,42 +120,10 @@ class QwenVLAdapter(Adapter):
         return self.tokenizer.apply_chat_template(messages, chat_template=self.template, add_generation_prompt=True,
                                                   tokenize=False)
 
-    def _prompt_ids(self, question: str) -> list[int]:
-        if question not in self._prompt_cache:
-            self._prompt_cache[question] = self.tokenizer(self.prompt_text(question)).input_ids
-        return self._prompt_cache[question]
-
-    def _pair_ids(self, question: str, answer: str) -> tuple[list[int], list[int]]:
-        key = (question, answer)
-        if key not in self._cache:
-            prompt = self._prompt_ids(question)
-            # The reply follows "assistant\n" at once; tokenised with the prompt, so that
-            # the word boundaries are the ones generation produces.
-            joint = self.tokenizer(self.prompt_text(question) + answer).input_ids
-            if joint[: len(prompt)] == prompt:
-                answer_ids = joint[len(prompt):]
-            else:
-                answer_ids = self.tokenizer(answer, add_special_tokens=False).input_ids
-            self._cache[key] = (prompt, answer_ids + [self.end_id])
-        return self._cache[key]
-
-    @property
-    def _text_pad(self) -> int:
-        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_id
-
-    def encode(self, pairs: Sequence[tuple[str, str]]) -> TokenBatch:
-        """Right-padded rows with one image pad each (`with_image_tokens` repeats it)."""
-        return right_padded([self._pair_ids(q, a) for q, a in pairs], self._text_pad, self.device)
-
     def with_image_tokens(self, batch: TokenBatch, count: int) -> TokenBatch:
         """`batch` with each row's one image pad repeated `count` times (as the processor
         writes it for an image of `count` tokens), never labelled."""
-        rows = []
-        for ids, mask, labels in zip(batch.input_ids, batch.attention_mask, batch.labels):
-            (at,) = (ids == self.pad_id).nonzero()[0]
-            repeat = lambda t, fill: torch.cat([t[:at], t.new_full((count,), fill), t[at + 1:]])  # noqa: E731
-            rows.append((repeat(ids, self.pad_id), repeat(mask, 1), repeat(labels, -100)))
-        return TokenBatch(*(torch.stack(parts) for parts in zip(*rows)))
+        return with_repeated_token(batch, self.pad_id, count)
 
     def loss(self, pixel_values: torch.Tensor, batch: TokenBatch) -> torch.Tensor:
         """The batch's loss about one image, its vision tower run once for all the questions

@@ -33,13 +33,21 @@ FAMILY_DEMOS = ("demo-qwen2_5_vl", "demo-instructblip")
 SHIPPED = {DEMO: DEMO_MODEL_DIR, "demo-face": FACE_MODEL_DIR, **{name: ZOO_DIR / name for name in ZOO},
            **{name: FAMILIES_DIR / name for name in FAMILY_DEMOS}}
 #: config.json model_type -> adapter family
-FAMILIES = {"llava": "llava", "qwen2_5_vl": "qwen2_5_vl", "qwen2_vl": "qwen2_vl", "instructblip": "instructblip"}
+FAMILIES = {"llava": "llava", "qwen2_5_vl": "qwen2_5_vl", "qwen2_vl": "qwen2_vl", "instructblip": "instructblip",
+            "phi4_multimodal": "phi4_multimodal"}
+#: model_type -> why it is refused, for checkpoints a user may well try
+REFUSED = {
+    "phi4mm": "this is Phi-4-multimodal's remote-code format (model type 'phi4mm', its vision LoRA unmerged); "
+              "ImageProtector reads transformers' own format (model type 'phi4_multimodal'): use a checkpoint "
+              "converted to it",
+}
 #: family -> (module, adapter class)
 ADAPTERS = {
     "llava": ("companion.models.llava", "LlavaAdapter"),
     "qwen2_5_vl": ("companion.models.qwen2_5_vl", "QwenVLAdapter"),
     "qwen2_vl": ("companion.models.qwen2_5_vl", "QwenVLAdapter"),
     "instructblip": ("companion.models.instructblip", "InstructBlipAdapter"),
+    "phi4_multimodal": ("companion.models.phi4_multimodal", "Phi4MultimodalAdapter"),
 }
 
 
@@ -154,6 +162,8 @@ def locate(name: str, allow_download: bool = False) -> ModelInfo:
     if not config.is_file():
         raise ProtectError("model_not_found", f"{path} has no config.json; is it a Hugging Face model folder?")
     model_type = json.loads(config.read_text()).get("model_type", "")
+    if model_type in REFUSED:
+        raise ProtectError("unsupported_model", f"{name}: {REFUSED[model_type]}")
     if model_type not in FAMILIES:
         raise ProtectError(
             "unsupported_model", f"model type {model_type!r} is not supported yet; supported: {', '.join(FAMILIES)}"

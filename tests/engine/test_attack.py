@@ -104,6 +104,22 @@ def test_an_ensemble_sums_the_losses_and_gives_each_model_an_equal_say(demo_adap
     assert (grad.sign() == grad_a.sign()).float().mean() > 0.6
 
 
+def test_a_model_that_already_refuses_steps_aside_for_one_that_does_not(demo_adapter, face_adapter):
+    adv = photo().requires_grad_(True)
+    pairs = [("Who is this person?", "I cannot help with this request.")]
+    grad_a = ImageProtector([demo_adapter])._gradient(adv, adv, [pairs])[1]
+    grad_b = ImageProtector([face_adapter])._gradient(adv, adv, [pairs])[1]
+    done = _Louder(demo_adapter, 1.0)
+    protector = ImageProtector([done, face_adapter])
+    protector._gradient(adv, adv, [pairs, pairs])  # the first step: both weigh the same
+    done.factor = 0.01  # the first model's loss has fallen to 1% of its first, the other's has not moved
+    grad = protector._gradient(adv, adv, [pairs, pairs])[1]
+    weights = (2 * 0.01 / 1.01, 2 * 1.0 / 1.01)
+    expected = weights[0] * grad_a / grad_a.abs().mean() + weights[1] * grad_b / grad_b.abs().mean()
+    assert torch.allclose(grad, expected, rtol=1e-3, atol=1e-4)
+    assert (grad.sign() == grad_b.sign()).float().mean() > 0.95
+
+
 def test_same_seed_same_result(demo_adapter):
     cfg = AttackConfig(steps=4, check_every=1000, seed=7)
     a = ImageProtector([demo_adapter], cfg).perturb(photo()).image

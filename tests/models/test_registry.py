@@ -40,6 +40,28 @@ def test_unknown_name_and_unsupported_family(tmp_path):
     assert info.value.code == "unsupported_model"
 
 
+def test_phi4s_remote_code_format_is_refused_with_what_to_use_instead(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "phi4mm"}')
+    with pytest.raises(ProtectError) as info:
+        registry.locate(str(tmp_path))
+    assert info.value.code == "unsupported_model"
+    assert "phi4_multimodal" in info.value.message and "remote-code" in info.value.message
+
+
+def test_a_phi4_multimodal_folder_loads_with_its_adapter(tmp_path):
+    from companion.demo import DEMO_MODEL_DIR, phi4_build
+    from companion.models.llava import LlavaAdapter
+
+    demo = LlavaAdapter.from_pretrained("demo", DEMO_MODEL_DIR, torch.device("cpu"), torch.float32)
+    built = phi4_build.build(demo, seed=0)
+    phi4_build.save(built, tmp_path)
+    built.model.save_pretrained(tmp_path)
+    adapter = registry.load_adapter(str(tmp_path), device="cpu")
+    assert adapter.family == "phi4_multimodal" and adapter.vision == phi4_build.VISION
+    assert adapter.encode([("Who is this?", "A cat.")]).input_ids.tolist() == \
+        built.encode([("Who is this?", "A cat.")]).input_ids.tolist()
+
+
 def test_device_and_dtype_choice():
     assert registry.resolve_device("cpu").type == "cpu"
     assert registry.default_dtype(torch.device("cpu")) == torch.float32

@@ -1,0 +1,135 @@
+"""The untrained `demo-phi4_multimodal`: Phi-4-multimodal's real architecture, shrunk, with
+the demo's language model carried over (to be trained by companion/demo/families.py).
+
+What is Phi-4's and stays so: the image processor (dynamic HD crops of 448 pixels and a
+global view, 14-pixel patches, white padding masked out), the SigLIP vision tower read at
+its second-to-last layer, the 2x2 average pooling of its patches into tokens with a
+learned separator after each row and between the crops and the global view, the
+two-layer GELU projector, Phi's fused qkv and gate-up projections in the language model,
+and the chat template `<|user|><|image|>question<|end|><|assistant|>`. The processor's
+token count is written for 448-pixel crops of 14-pixel patches (256 + 16 tokens for the
+global view), so those stay as they are, and a photo costs the language model at least
+545 tokens. What is shrunk: a 3-layer 64-wide tower, at most 4 crops (`dynamic_hd`), a
+1-block audio encoder that no test feeds, and the demo's 4-layer 160-wide language model,
+whose weights carry over exactly (q, k, v stacked into qkv; gate and up into gate-up;
+full rotary dimensions). The five special tokens Phi adds start as the demo's `<image>`
+row (the image token) or its end of text (the rest).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import Phi4MultimodalConfig, Phi4MultimodalForCausalLM, PreTrainedTokenizerFast
+
+from companion.models.llava import LlavaAdapter
+from companion.models.phi4_multimodal import Phi4MultimodalAdapter
+from companion.models.phi4_vision import Phi4VisionConfig
+
+NAME = "demo-phi4_multimodal"
+SPECIAL = ("<|user|>", "<|assistant|>", "<|end|>", "<|image|>", "<|audio|>")
+
+#: Phi-4-multimodal's template, shortened to what the engine sends (one image, a question).
+TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>"
+    "{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' %}<|image|>{% else %}{{ content['text'] }}{% endif %}{% endfor %}"
+    "<|end|>{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+VISION = Phi4VisionConfig(crop=448, patch=14, max_crops=4)
+
+
+def tokenizer_from(demo: LlavaAdapter) -> PreTrainedTokenizerFast:
+    """The demo's tokenizer with Phi's special tokens appended (ids 768 on) and its template."""
+    tok = PreTrainedTokenizerFast(tokenizer_object=demo.tokenizer.backend_tokenizer.__class__.from_str(
+        demo.tokenizer.backend_tokenizer.to_str()), bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+        padding_side="left", model_max_length=8192,
+        # Phi-4's processor finds its placeholders by these names (tokenizer.image_token, .audio_token)
+        extra_special_tokens={"image_token": "<|image|>", "audio_token": "<|audio|>"})
+    tok.add_special_tokens({"additional_special_tokens": list(SPECIAL)})
+    tok.chat_template = TEMPLATE
+    return tok
+
+
+def config(tok: PreTrainedTokenizerFast, demo: LlavaAdapter) -> Phi4MultimodalConfig:
+    text = demo.model.config.text_config
+    return Phi4MultimodalConfig(
+        vocab_size=len(tok), hidden_size=text.hidden_size, intermediate_size=text.intermediate_size,
+        num_hidden_layers=text.num_hidden_layers, num_attention_heads=text.num_attention_heads,
+        num_key_value_heads=text.num_key_value_heads, max_position_embeddings=8192,
+        original_max_position_embeddings=8192, rms_norm_eps=text.rms_norm_eps, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0},
+        bos_token_id=tok.bos_token_id, eos_token_id=[tok.convert_tokens_to_ids("<|end|>"), tok.eos_token_id],
+        pad_token_id=tok.pad_token_id,
+        vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=2,
+                           image_size=VISION.crop, patch_size=VISION.patch, crop_size=VISION.crop, feature_layer=-2,
+                           image_token_id=tok.convert_tokens_to_ids("<|image|>")),
+        audio_config=dict(hidden_size=32, intermediate_size=32, num_blocks=1, num_attention_heads=1,
+                          ext_pw_out_channel=32, depthwise_separable_out_channel=32, nemo_conv_channels=32,
+                          audio_token_id=tok.convert_tokens_to_ids("<|audio|>")))
+
+
+def carried_over(old: dict[str, torch.Tensor], prefix: str = "model.language_model.") -> dict[str, torch.Tensor]:
+    """The demo's Llama weights under Phi's names: q, k, v stacked into qkv_proj; gate and up into gate_up_proj."""
+    state = {}
+    for key, value in old.items():
+        if not key.startswith(prefix) or ".self_attn.k_proj" in key or ".self_attn.v_proj" in key \
+                or ".mlp.up_proj" in key:
+            continue
+        name = "model." + key[len(prefix):]
+        if ".self_attn.q_proj." in key:
+            stem = key.replace(".q_proj.", ".{}.")
+            state[name.replace(".q_proj.", ".qkv_proj.")] = torch.cat([old[stem.format(p)] for p in ("q_proj", "k_proj", "v_proj")])
+        elif ".mlp.gate_proj." in key:
+            stem = key.replace(".gate_proj.", ".{}.")
+            state[name.replace(".gate_proj.", ".gate_up_proj.")] = torch.cat([old[stem.format(p)] for p in ("gate_proj", "up_proj")])
+        else:
+            state[name] = value
+    state["lm_head.weight"] = old["lm_head.weight"]
+    return state
+
+
+def smooth_start(module: torch.nn.Module, std: float = 0.02) -> None:
+    """Every linear layer of the image encoder drawn with a small spread (biases zero).
+    transformers draws the tower's attention projections with a spread of 1 at this width,
+    which makes the untrained tower chaotic: pixel noise of 1/255 moved the loss by 2%."""
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.normal_(layer.weight, std=std)
+            if layer.bias is not None:
+                torch.nn.init.zeros_(layer.bias)
+
+
+def build(demo: LlavaAdapter, seed: int) -> Phi4MultimodalAdapter:
+    """The untrained model: a random tower and projector, the demo's language model."""
+    torch.manual_seed(seed)
+    tok = tokenizer_from(demo)
+    model = Phi4MultimodalForCausalLM(config(tok, demo))
+    state = model.state_dict()
+    for key, value in carried_over(demo.model.state_dict()).items():
+        if key.endswith(("embed_tokens.weight", "lm_head.weight")):
+            state[key][: value.shape[0]] = value
+            for token in SPECIAL:  # new rows: the image token as the demo's <image>, the rest as end of text
+                source = "<image>" if token == "<|image|>" else "</s>"
+                state[key][tok.convert_tokens_to_ids(token)] = value[demo.tokenizer.convert_tokens_to_ids(source)]
+        else:
+            state[key] = value
+    model.load_state_dict(state)
+    smooth_start(model.model.embed_tokens_extend.image_embed)
+    model.generation_config.eos_token_id = model.config.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.bos_token_id = tok.bos_token_id
+    return Phi4MultimodalAdapter(NAME, model, tok, VISION, torch.device("cpu"), torch.float32, template=TEMPLATE)
+
+
+def save(adapter: Phi4MultimodalAdapter, out_dir: Path) -> None:
+    """Tokenizer (with its template) and the image processor's settings, as a Phi-4 checkpoint holds them."""
+    import json
+
+    adapter.tokenizer.save_pretrained(out_dir)
+    (out_dir / "preprocessor_config.json").write_text(json.dumps(adapter.vision.as_dict(), indent=2) + "\n")
+
+
+def load(name: str, path: Path) -> Phi4MultimodalAdapter:
+    return Phi4MultimodalAdapter.from_pretrained(name, path, torch.device("cpu"), torch.float32)
