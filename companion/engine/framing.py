@@ -12,9 +12,10 @@ see follow their own gradient alone. The strips' change is held to STRIP_BOUND, 
 take a small share of the PSNR floor's energy: at the full budget they took a fifth of it
 on `coins` (384x303) and the face demo's refusal after facebook's JPEG fell from 0.95 to 0.86.
 
-Kept apart, not summed: the attack steps by the gradient's sign, which moves every pixel by
-the full step whatever the gradient's size, so the padded frame's gradient in the crop
-undid the progress made through it. Summed (issue 9, session 3) it cost the face demo on
+Kept apart, not summed: the attack then stepped by the gradient's sign (it still does
+without a PSNR floor; under one it steps by the gradient scaled to unit RMS, each part
+scaled on its own here), which moves every pixel by the full step whatever the gradient's
+size, so the padded frame's gradient in the crop undid the progress made through it. Summed (issue 9, session 3) it cost the face demo on
 `coins`, 384x303, for facebook, 1.00 -> 0.59 as written and 0.00 after the site's JPEG;
 alternated it was worse (0.00 even with a padded step every 8th only). Kept to the strips,
 the crop's own pixels take exactly the steps they take without the padded frame (tested).
