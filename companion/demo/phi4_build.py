@@ -1,5 +1,6 @@
 """The untrained `demo-phi4_multimodal`: Phi-4-multimodal's real architecture, shrunk, with
-the demo's language model carried over (to be trained by companion/demo/families.py).
+the demo's language model carried over (trained by `python -m companion.demo.families --only
+demo-phi4_multimodal`; not shipped yet: its training takes hours on 2 cores).
 
 What is Phi-4's and stays so: the image processor (dynamic HD crops of 448 pixels and a
 global view, 14-pixel patches, white padding masked out), the SigLIP vision tower read at
@@ -121,6 +122,24 @@ def build(demo: LlavaAdapter, seed: int) -> Phi4MultimodalAdapter:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.bos_token_id = tok.bos_token_id
     return Phi4MultimodalAdapter(NAME, model, tok, VISION, torch.device("cpu"), torch.float32, template=TEMPLATE)
+
+
+def distill_view(seen: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What of a square scene's image features to teach, and to what: the demo gives a grid
+    of 8 x 8 tokens; Phi-4 (one crop for a square scene) gives its crop's grid of 16 x 16,
+    each row followed by a separator, one separator, then the global view's grid laid out
+    the same. Both grids learn the demo's grid, each of its tokens spread over 2 x 2; the
+    separators are left to the language stages."""
+    b, _, width = seen.shape
+    g = VISION.grid // 2  # 16 tokens a side
+    side = int(target.shape[1] ** 0.5)
+    if seen.shape[1] != 2 * g * (g + 1) + 1 or side * side != target.shape[1]:
+        raise ValueError(f"distill_view expects one crop of a square scene, got {seen.shape[1]} tokens")
+    rows = seen[:, : g * (g + 1)].reshape(b, g, g + 1, width)[:, :, :g]
+    whole = seen[:, g * (g + 1) + 1:].reshape(b, g, g + 1, width)[:, :, :g]
+    grid = target.reshape(b, side, side, width).permute(0, 3, 1, 2)
+    spread = torch.nn.functional.interpolate(grid, size=(g, g), mode="nearest").permute(0, 2, 3, 1)
+    return torch.stack([rows, whole], 1).reshape(b, -1, width), torch.stack([spread, spread], 1).reshape(b, -1, width)
 
 
 def save(adapter: Phi4MultimodalAdapter, out_dir: Path) -> None:

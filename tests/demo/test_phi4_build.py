@@ -1,0 +1,30 @@
+"""The untrained Phi-4 model's distillation view: which of its image tokens learn which of
+the demo's (the layouts differ: 545 tokens with separators against an 8 x 8 grid)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from companion.demo.phi4_build import distill_view
+
+
+def test_both_grids_learn_the_demos_grid_each_token_over_2x2_and_the_separators_nothing():
+    b, width, g = 2, 3, 16
+    seen = torch.full((b, 2 * g * (g + 1) + 1, width), -1.0)  # separators stay -1
+    for block, start in ((0, 0), (1, g * (g + 1) + 1)):  # the crop's grid, then the global view's
+        for r in range(g):
+            for c in range(g):
+                seen[:, start + r * (g + 1) + c] = 1000 * block + 100 * r + c
+    target = torch.arange(64, dtype=torch.float).repeat_interleave(width).reshape(1, 64, width).repeat(b, 1, 1)
+    ours, theirs = distill_view(seen, target)
+    assert ours.shape == theirs.shape == (b, 2 * g * g, width)
+    assert (ours >= 0).all()  # no separator is taught
+    ours, theirs = ours[0, :, 0].reshape(2, g, g), theirs[0, :, 0].reshape(2, g, g)
+    assert ours[0, 5, 7] == 507 and ours[1, 5, 7] == 1507
+    assert theirs[0, 5, 7] == theirs[1, 5, 7] == 8 * (5 // 2) + 7 // 2  # the demo's token (2, 3)
+
+
+def test_a_scene_that_is_not_one_square_crop_is_refused():
+    with pytest.raises(ValueError, match="one crop of a square scene"):
+        distill_view(torch.zeros(1, 700, 4), torch.zeros(1, 64, 4))
