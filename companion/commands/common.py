@@ -52,14 +52,22 @@ def check_inputs(paths) -> list[str]:
     return problems
 
 
+def device_name(value: str) -> str:
+    """An argparse type for --device: auto, cpu, cuda, cuda:N (one GPU of several) or mps."""
+    if value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise argparse.ArgumentTypeError(f"unknown device {value!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", action="append",
         help="'demo', a preset (fast, strong, demo-families, or config.json's), a local folder or a Hugging Face id; "
              "repeat for an ensemble"
     )
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                   help="where the model runs (default auto: CUDA, else Apple's MPS, else the CPU)")
+    p.add_argument("--device", default="auto", type=device_name,
+                   help="auto, cpu, cuda, cuda:N or mps: where the models run (default auto: CUDA, else "
+                        "Apple's MPS, else the CPU; with several GPUs and no N, the models are spread over them)")
     p.add_argument("--download", action="store_true", help="download a model missing from the Hugging Face cache")
 
 

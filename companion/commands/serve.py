@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from companion.commands.common import device_name
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="run the local companion server (model loaded once, jobs queued)")
     p.add_argument("--port", type=int, default=None, help="default: $IMAGEPROTECTOR_PORT, the config file, or 8765")
     p.add_argument("--model", action="append", help="models to load (default: the config file's, or demo)")
-    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda", "mps"],
+    p.add_argument("--device", default=None, type=device_name,
                    help="where the models run (default: the config file's, else auto: CUDA, MPS, then the CPU)")
     p.add_argument("--queue-size", type=int, default=None, help="jobs that may wait (default 8)")
     p.add_argument("--lazy", action="store_true", help="load the models on the first job instead of at start")

@@ -1,0 +1,27 @@
+"""The options every subcommand shares."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from companion.commands.common import add_model_options
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser()
+    add_model_options(p)
+    return p
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+def test_device_takes_one_gpu_of_several_by_number(device):
+    assert parser().parse_args(["--device", device]).device == device
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:", "cuda:x", "gpu0"])
+def test_an_unknown_device_is_refused_with_the_choices(device, capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--device", device])
+    assert "use auto, cpu, cuda, cuda:N or mps" in capsys.readouterr().err
