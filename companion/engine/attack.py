@@ -7,7 +7,7 @@ finds delta with |delta|_inf <= eps and x + delta in [0, 1] minimising
     sum over models M and shadow questions q of CE(M(x + delta, q), R),
 
 with R a refusal drawn from several phrasings. Each step takes a mini-batch of shadow
-questions; the losses of all adapters are summed (an ensemble needs no other change).
+questions; the losses of all adapters are summed, and their gradients balanced (`_gradient`).
 Besides the L-infinity bound we keep delta's energy under a PSNR floor (35 dB by default):
 sign steps push every pixel to +-eps, which alone would cost about 30 dB and show as grain.
 Under that floor the steps follow the gradient itself, scaled to a root-mean-square of 1
