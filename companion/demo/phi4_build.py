@@ -19,6 +19,7 @@ row (the image token) or its end of text (the rest).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -144,8 +145,6 @@ def distill_view(seen: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
 
 def save(adapter: Phi4MultimodalAdapter, out_dir: Path) -> None:
     """Tokenizer (with its template) and the image processor's settings, as a Phi-4 checkpoint holds them."""
-    import json
-
     adapter.tokenizer.save_pretrained(out_dir)
     (out_dir / "preprocessor_config.json").write_text(json.dumps(adapter.vision.as_dict(), indent=2) + "\n")
 

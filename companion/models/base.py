@@ -167,6 +167,16 @@ class TemplatedPrompts:
     def _text_pad(self) -> int:
         return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_id
 
+    def image_prompts(self, questions: Sequence[str], token: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each question's prompt with its one placeholder `token` repeated `count` times
+        (an image of `count` tokens), left-padded for generation: (ids, attention mask)."""
+        rows = []
+        for q in questions:
+            ids = self._prompt_ids(q)
+            at = ids.index(token)
+            rows.append(ids[:at] + [token] * count + ids[at + 1:])
+        return left_padded(rows, self._text_pad, self.device)
+
     def encode(self, pairs: Sequence[tuple[str, str]]) -> TokenBatch:
         """Right-padded rows with one image placeholder each (repeated where an image is met)."""
         return right_padded([self._pair_ids(q, a) for q, a in pairs], self._text_pad, self.device)

@@ -34,7 +34,7 @@ from transformers import AutoTokenizer, Phi4MultimodalForCausalLM
 
 from companion.engine.errors import ProtectError
 from companion.engine.imageio import to_tensor
-from companion.models.base import Adapter, TemplatedPrompts, TokenBatch, left_padded, with_repeated_token
+from companion.models.base import Adapter, TemplatedPrompts, TokenBatch, with_repeated_token
 from companion.models.lora import merge_lora
 from companion.models.phi4_vision import Crops, Phi4VisionConfig, crops, hd_pixels
 
@@ -151,20 +151,12 @@ class Phi4MultimodalAdapter(TemplatedPrompts, Adapter):
         return self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, labels=batch.labels).loss.float()
 
     # -- answers ----------------------------------------------------------------------
-    def _prompts(self, questions: Sequence[str], count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = []
-        for q in questions:
-            ids = self._prompt_ids(q)
-            at = ids.index(self.image_id)
-            rows.append(ids[:at] + [self.image_id] * count + ids[at + 1:])
-        return left_padded(rows, self._text_pad, self.device)
-
     @torch.no_grad()
     def generate_from_pixels(
         self, pixel_values: torch.Tensor, questions: Sequence[str], max_new_tokens: int = 24
     ) -> list[str]:
         seen = self._crops(pixel_values.to(self.dtype))
-        ids, mask = self._prompts(questions, seen.tokens)
+        ids, mask = self.image_prompts(questions, self.image_id, seen.tokens)
         n = len(questions)
         return self._generate(ids, mask, seen.pixel_values.expand(n, -1, -1, -1, -1), seen.sizes[:1].expand(n, 2),
                               seen.attention_mask[:1].expand(n, -1, -1, -1), max_new_tokens)
@@ -175,7 +167,7 @@ class Phi4MultimodalAdapter(TemplatedPrompts, Adapter):
         if self.image_processor is None:
             return self.generate_from_pixels(self.pixel_values(to_tensor(image, self.device)), questions, max_new_tokens)
         inputs = self.image_processor(images=[image], return_tensors="pt")
-        ids, mask = self._prompts(questions, int(inputs["num_img_tokens"][0]))
+        ids, mask = self.image_prompts(questions, self.image_id, int(inputs["num_img_tokens"][0]))
         n = len(questions)
         return self._generate(ids, mask, inputs["image_pixel_values"].to(self.device, self.dtype).expand(n, -1, -1, -1, -1),
                               inputs["image_sizes"].to(self.device).expand(n, 2),

@@ -142,13 +142,8 @@ class QwenVLAdapter(TemplatedPrompts, Adapter):
         self, pixel_values: torch.Tensor, questions: Sequence[str], max_new_tokens: int = 24
     ) -> list[str]:
         count = self.image_tokens(pixel_values)
-        prompts = []
-        for q in questions:
-            ids = self._prompt_ids(q)
-            at = ids.index(self.pad_id)
-            prompts.append(ids[:at] + [self.pad_id] * count + ids[at + 1:])
-        ids, mask = left_padded(prompts, self._text_pad, self.device)
-        flat, grid = patches(pixel_values.to(self.dtype).expand(len(prompts), -1, -1, -1), self.vision)
+        ids, mask = self.image_prompts(questions, self.pad_id, count)
+        flat, grid = patches(pixel_values.to(self.dtype).expand(len(questions), -1, -1, -1), self.vision)
         return self._generate(ids, mask, flat, grid, max_new_tokens)
 
     @torch.no_grad()
