@@ -6,7 +6,7 @@
 
 Speed and memory do not depend on the weights, so by default each real architecture
 (benchmarks/real_configs.py: LLaVA-1.5 7B and 13B, Qwen2.5-VL 3B and 7B,
-InstructBLIP-Vicuna-7B) is built from its configuration with random weights (nothing is
+InstructBLIP-Vicuna-7B, Phi-4-multimodal) is built from its configuration with random weights (nothing is
 downloaded) and the demo tokenizer stands in for the real one. Prints seconds per attack step and peak GPU
 memory on photos of about 0.3, 3 and 12 megapixels, and the bare forward+backward of the
 model on the same batch; then, for the robust optimisation (issue 3), seconds per step

@@ -14,7 +14,10 @@ Qwen2.5-VL's and Phi-4-multimodal's, which their adapters run once per step (Qwe
 patches at 12 MP were the largest single cost; Phi-4 reads 12 crops and a global view of
 1024 patches each). Plus the logits of the answer positions in float32, and the photo's own tensors at
 12 MP (about ten full-size float32 copies: the image, its bounds, the gradient, the
-resize's intermediates). `benchmarks/gpu_speed.py` measures the real figure on a GPU.
+resize's intermediates). With `--checkpointing` (companion/models/checkpointing.py) a
+layer keeps only its input, 2 h bytes per token, and one layer at a time holds its full
+activations again while the backward pass recomputes it; the last column is that total.
+`benchmarks/gpu_speed.py` measures the real figure on a GPU.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ PHOTO_BYTES = 10 * 12_000_000 * 3 * 4  # ten float32 copies of a 12 MP photo
 def layer_bytes(tokens: int, width: int, mlp: int, kv: int) -> int:
     """Activations one transformer layer keeps for the backward pass, per batch row (bf16)."""
     return 2 * tokens * (6 * width + 3 * mlp + 2 * kv)
+
+
+def layer_input_bytes(tokens: int, width: int) -> int:
+    """What a checkpointed layer keeps instead: its input, per batch row (bf16)."""
+    return 2 * tokens * width
 
 
 def image_tokens(family: str, parts: dict) -> tuple[int, int]:
@@ -65,20 +73,27 @@ def estimate(name: str, questions: int) -> dict:
     seen, fed = image_tokens(family, parts)
     text = parts["text"]
     kv = text["hidden_size"] * text["num_key_value_heads"] // text["num_attention_heads"]
-    language = text["num_hidden_layers"] * layer_bytes(fed + TEXT_TOKENS, text["hidden_size"],
-                                                       text["intermediate_size"], kv)
+    one_language = layer_bytes(fed + TEXT_TOKENS, text["hidden_size"], text["intermediate_size"], kv)
+    language = text["num_hidden_layers"] * one_language
+    language_kept = text["num_hidden_layers"] * layer_input_bytes(fed + TEXT_TOKENS, text["hidden_size"]) + one_language
     v = parts["vision"]
     depth = v.get("num_hidden_layers") or v["depth"]
-    vision = depth * layer_bytes(seen, v["hidden_size"], v["intermediate_size"], v["hidden_size"])
+    one_vision = layer_bytes(seen, v["hidden_size"], v["intermediate_size"], v["hidden_size"])
+    vision = depth * one_vision
+    vision_kept = depth * layer_input_bytes(seen, v["hidden_size"]) + one_vision
     if family == "instructblip":
         q = parts["qformer"]
-        vision += q["num_hidden_layers"] * layer_bytes(parts["queries"] + 32, q["hidden_size"], q["intermediate_size"],
-                                                       q["hidden_size"])
+        qformer = layer_bytes(parts["queries"] + 32, q["hidden_size"], q["intermediate_size"], q["hidden_size"])
+        vision += q["num_hidden_layers"] * qformer
+        vision_kept += q["num_hidden_layers"] * layer_input_bytes(parts["queries"] + 32, q["hidden_size"])
     logits = ANSWER_TOKENS * text["vocab_size"] * 4 * 3  # float32 logits, their softmax and gradient
-    vision *= 1 if family in ("qwen2_5_vl", "phi4_multimodal") else questions
+    rows = 1 if family in ("qwen2_5_vl", "phi4_multimodal") else questions
+    vision, vision_kept = rows * vision, rows * vision_kept
     activations = questions * (language + logits) + vision
+    checkpointed = questions * (language_kept + logits) + vision_kept
     return {"name": name, "family": family, "params": params, "weights": 2 * params, "vision": vision,
-            "language": questions * language, "total": 2 * params + activations + PHOTO_BYTES}
+            "language": questions * language, "total": 2 * params + activations + PHOTO_BYTES,
+            "checkpointed": 2 * params + checkpointed + PHOTO_BYTES}
 
 
 def main() -> None:
@@ -88,11 +103,12 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     print(f"COMPUTED from the configs, not measured: bf16, {args.questions} questions per step, a 12 MP photo")
     print(f"{'checkpoint':>34} | {'params':>6} | {'weights':>7} | {'vision act.':>11} | {'language act.':>13} | "
-          f"{'total':>7}")
+          f"{'total':>7} | {'with --checkpointing':>20}")
     for name in CHECKPOINTS:
         e = estimate(name, args.questions)
         print(f"{name:>34} | {e['params'] / 1e9:5.2f}B | {e['weights'] / GIB:5.1f} G | {e['vision'] / GIB:9.1f} G | "
-              f"{e['language'] / GIB:11.1f} G | {e['total'] / GIB:5.1f} G")
+              f"{e['language'] / GIB:11.1f} G | {e['total'] / GIB:5.1f} G | "
+              f"{e['checkpointed'] / GIB:18.1f} G")
 
 
 if __name__ == "__main__":

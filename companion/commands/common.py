@@ -69,6 +69,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="auto, cpu, cuda, cuda:N or mps: where the models run (default auto: CUDA, else "
                         "Apple's MPS, else the CPU; with several GPUs and no N, the models are spread over them)")
     p.add_argument("--download", action="store_true", help="download a model missing from the Hugging Face cache")
+    p.add_argument("--checkpointing", action="store_true",
+                   help="recompute each layer's activations in the backward pass: about a third more time a "
+                        "step, much less GPU memory, the same perturbation")
 
 
 def add_protection_options(p: argparse.ArgumentParser) -> None:
@@ -106,4 +109,5 @@ def load_engine(args: argparse.Namespace):
     from companion.server.config import load_config
 
     presets = load_config().presets
-    return Engine(load_adapters(args.model or ["demo"], args.device, allow_download=args.download, presets=presets))
+    return Engine(load_adapters(args.model or ["demo"], args.device, allow_download=args.download, presets=presets,
+                                checkpointing=args.checkpointing))

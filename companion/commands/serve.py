@@ -15,6 +15,8 @@ def add_parser(sub) -> None:
                    help="where the models run (default: the config file's, else auto: CUDA, MPS, then the CPU)")
     p.add_argument("--queue-size", type=int, default=None, help="jobs that may wait (default 8)")
     p.add_argument("--lazy", action="store_true", help="load the models on the first job instead of at start")
+    p.add_argument("--checkpointing", action="store_true",
+                   help="recompute each layer's activations in the backward pass (less GPU memory, same result)")
     p.add_argument("--idle-exit", type=float, default=None, metavar="MINUTES",
                    help="exit after this many minutes with no request and no job (default: never)")
     p.add_argument("--watch", action="append", metavar="DIR",
@@ -26,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from companion.server.serve import serve
 
     config = load_config(port=args.port, models=args.model, device=args.device, queue_size=args.queue_size,
-                         preload=False if args.lazy else None, idle_exit=args.idle_exit)
+                         preload=False if args.lazy else None, idle_exit=args.idle_exit,
+                         checkpointing=True if args.checkpointing else None)
     beside = None
     if args.watch or config.watch:
         from watcher.run import beside_server, folders_from

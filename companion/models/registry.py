@@ -171,21 +171,27 @@ def locate(name: str, allow_download: bool = False) -> ModelInfo:
     return ModelInfo(name, path, FAMILIES[model_type])
 
 
-def load_adapter(name: str, device: str = "auto", allow_download: bool = False) -> Adapter:
-    """Load the model `name` behind its family's adapter on `device`."""
+def load_adapter(name: str, device: str = "auto", allow_download: bool = False, checkpointing: bool = False) -> Adapter:
+    """Load the model `name` behind its family's adapter on `device`; with `checkpointing`,
+    its layers recompute their activations in the backward pass (less memory, same result)."""
     info = locate(name, allow_download)
     dev = resolve_device(device)
     dtype = default_dtype(dev)
     log.info("loading %s (%s) from %s on %s as %s", name, info.family, info.path, dev, dtype)
     module, cls = ADAPTERS[info.family]
-    return getattr(importlib.import_module(module), cls).from_pretrained(name, info.path, dev, dtype)
+    adapter = getattr(importlib.import_module(module), cls).from_pretrained(name, info.path, dev, dtype)
+    if checkpointing:
+        from companion.models.checkpointing import checkpoint_layers
+
+        log.info("%s: activation checkpointing on %d layers", name, checkpoint_layers(adapter.model))
+    return adapter
 
 
 def load_adapters(names: list[str], device: str = "auto", allow_download: bool = False,
-                  presets: dict[str, list[str]] | None = None) -> list[Adapter]:
+                  presets: dict[str, list[str]] | None = None, checkpointing: bool = False) -> list[Adapter]:
     """Load an ensemble (presets expanded): each model on its own GPU where there are several (`spread`)."""
     names = expand(names, presets)
-    return [load_adapter(name, dev, allow_download) for name, dev in zip(names, spread(len(names), device))]
+    return [load_adapter(name, dev, allow_download, checkpointing) for name, dev in zip(names, spread(len(names), device))]
 
 
 def cached_models() -> list[ModelInfo]:

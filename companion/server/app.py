@@ -95,7 +95,8 @@ def create_app(
         from companion.models.registry import load_adapters
 
         def load() -> list[Adapter]:
-            return load_adapters(list(config.models), config.device, presets=config.presets)
+            return load_adapters(list(config.models), config.device, presets=config.presets,
+                                 checkpointing=config.checkpointing)
 
     jobs = JobQueue(load, config.queue_size, config.result_ttl, config.result_bytes, config.preload)
     app.extensions["imageprotector.jobs"] = jobs

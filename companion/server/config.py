@@ -39,6 +39,9 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     models: list[str] = field(default_factory=lambda: ["demo"])
     device: str = "auto"
+    # recompute each layer's activations in the backward pass: a third more time per step,
+    # much less GPU memory on big photos and big models, the same perturbation
+    checkpointing: bool = False
     preload: bool = True  # load the models at start (False: on the first job; health says which)
     queue_size: int = 8  # jobs waiting (the running one not counted); more get 503 with Retry-After
     result_ttl: float = 600.0  # seconds a finished job and its file are kept

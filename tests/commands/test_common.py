@@ -25,3 +25,14 @@ def test_an_unknown_device_is_refused_with_the_choices(device, capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["--device", device])
     assert "use auto, cpu, cuda, cuda:N or mps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, wrapped", [([], 8), (["--checkpointing"], 0)])
+def test_checkpointing_reaches_the_loaded_models(flag, wrapped, tmp_path, monkeypatch):
+    from companion.commands.common import load_engine
+    from companion.models.checkpointing import checkpoint_layers
+
+    monkeypatch.setenv("IMAGEPROTECTOR_CONFIG_DIR", str(tmp_path))
+    engine = load_engine(parser().parse_args(["--model", "demo", "--device", "cpu", *flag]))
+    # a model already checkpointed has no layer left to wrap; the demo has 8
+    assert [checkpoint_layers(a.model) for a in engine.adapters] == [wrapped]

@@ -46,3 +46,11 @@ def test_bad_environment_value(monkeypatch):
     with pytest.raises(ProtectError) as info:
         load_config()
     assert "IMAGEPROTECTOR_PORT" in info.value.message
+
+
+def test_checkpointing_is_off_unless_the_file_or_serve_turns_it_on():
+    assert load_config().checkpointing is False
+    assert load_config(checkpointing=None).checkpointing is False  # `serve` without --checkpointing
+    config_dir().mkdir(parents=True, exist_ok=True)
+    (config_dir() / "config.json").write_text(json.dumps({"checkpointing": True}))
+    assert load_config().checkpointing is True
