@@ -14,7 +14,8 @@ and peak memory at the sizes the site profiles write (instagram 1080 px, faceboo
 x 4000 px) for plain, plain with our JPEG output in the loop, robust with the Pillow
 codec and robust with kornia's differentiable JPEG. Exits with a message and status 0
 where there is no CUDA GPU.
-`--device cpu --tiny` runs the same code on a shrunken config (a smoke test).
+`--device cpu --tiny` runs the same code on a shrunken config (a smoke test); `--checkpointing`
+measures the same with activation checkpointing (`protect --checkpointing`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def main() -> int:
     parser.add_argument("--tiny", action="store_true", help="shrunken config: a smoke test of this script")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-robust", action="store_true", help="leave out the robust optimisation table")
+    parser.add_argument("--checkpointing", action="store_true",
+                        help="activation checkpointing on every layer, as `protect --checkpointing`")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -64,6 +67,11 @@ def main() -> int:
         adapters = [lambda name=name: build(name, device, dtype, shrink=args.tiny) for name in args.arch or CHECKPOINTS]
     for make in adapters:
         adapter = make()
+        if args.checkpointing:
+            from companion.models.checkpointing import checkpoint_layers
+
+            checkpoint_layers(adapter.model)
+            adapter.name += " (checkpointing)"
         speed_table(adapter, device, args.repeats)
         if not args.skip_robust:
             robust_table(adapter, device, args.repeats)
