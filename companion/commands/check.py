@@ -20,7 +20,7 @@ from companion.engine.judge import MIN_REFUSAL
 def add_parser(sub) -> None:
     p = sub.add_parser("check", help="check whether photos are protected (e.g. ones downloaded back from a site)")
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
-    add_model_options(p)
+    add_model_options(p, attacks=False)
     p.add_argument("--answers", action="store_true", help="also print each question and the model's answer")
     p.add_argument("--json", action="store_true", help="one JSON object per photo on stdout")
 

@@ -59,7 +59,8 @@ def device_name(value: str) -> str:
     raise argparse.ArgumentTypeError(f"unknown device {value!r}; use auto, cpu, cuda, cuda:N or mps")
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser, attacks: bool = True) -> None:
+    """--model, --device, --download; and --checkpointing where the command attacks (`check` only asks)."""
     p.add_argument(
         "--model", action="append",
         help="'demo', a preset (fast, strong, demo-families, or config.json's), a local folder or a Hugging Face id; "
@@ -69,9 +70,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="auto, cpu, cuda, cuda:N or mps: where the models run (default auto: CUDA, else "
                         "Apple's MPS, else the CPU; with several GPUs and no N, the models are spread over them)")
     p.add_argument("--download", action="store_true", help="download a model missing from the Hugging Face cache")
-    p.add_argument("--checkpointing", action="store_true",
-                   help="recompute each layer's activations in the backward pass: about a third more time a "
-                        "step, much less GPU memory, the same perturbation")
+    if attacks:
+        p.add_argument("--checkpointing", action="store_true",
+                       help="recompute each layer's activations in the backward pass: about a third more time "
+                            "a step, much less GPU memory, the same perturbation")
 
 
 def add_protection_options(p: argparse.ArgumentParser) -> None:
@@ -110,4 +112,4 @@ def load_engine(args: argparse.Namespace):
 
     presets = load_config().presets
     return Engine(load_adapters(args.model or ["demo"], args.device, allow_download=args.download, presets=presets,
-                                checkpointing=args.checkpointing))
+                                checkpointing=getattr(args, "checkpointing", False)))
