@@ -41,6 +41,7 @@ from companion.engine.errors import ProtectError
 from companion.engine.protect import ProtectOptions, output_name
 from companion.engine.sites import get_site
 from companion.models.base import Adapter
+from companion.models.registry import expand
 from companion.server.auth import NONCE, refusal, server_proof
 from companion.server.config import ServerConfig
 from companion.server.jobs import CANCELLED, DONE, FAILED, JobQueue, QueueFull
@@ -158,7 +159,8 @@ def create_app(
             "status": "ok" if failure is None else "error",
             "version": __version__,
             "device": str(adapters[0].device) if adapters else device,
-            "models": config.models,
+            # the models by name, presets expanded: the loaded ones, or those that will be
+            "models": [a.name for a in adapters] if adapters else expand(list(config.models), config.presets),
             "models_loaded": adapters is not None,
             "load": "at start" if config.preload else "on first use",
             "queue_length": jobs.queue_length,

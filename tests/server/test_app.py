@@ -152,6 +152,16 @@ def test_delete_cancels_a_running_job_and_the_next_one_runs(client):
     assert result.status_code == 409 and result.get_json()["error"]["code"] == "not_ready"
 
 
+def test_health_names_the_models_of_a_preset_before_and_after_loading(make_app):
+    client = make_app(preload=False, models=["mine", "demo"], presets={"mine": ["demo", "demo-face"]}).test_client()
+    assert client.get("/v1/health", base_url=BASE).get_json()["models"] == ["demo", "demo-face"]
+    response = client.post("/v1/protect", base_url=BASE, headers=auth(),
+                           data=photo(encode(natural_photo("coffee", (64, 48))), steps="1"))
+    assert response.status_code == 200
+    # what was loaded (this app's loader gives the demo alone)
+    assert client.get("/v1/health", base_url=BASE).get_json()["models"] == ["demo"]
+
+
 def test_lazy_loading_is_reported_by_health(make_app):
     client = make_app(preload=False).test_client()
     before = client.get("/v1/health", base_url=BASE).get_json()
