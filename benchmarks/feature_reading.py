@@ -35,13 +35,11 @@ from companion.engine.judge import is_refusal  # noqa: E402
 from companion.models.llava import LlavaAdapter  # noqa: E402
 
 
-def pooled_crop(student, image) -> tuple[torch.Tensor, torch.Tensor]:
-    """The student's features of a square scene: its crop grid (256 tokens) averaged 2x2 to
-    the demo's 64, and the whole view `distill_view` teaches (for the error)."""
-    seen = student.image_features(student.pixel_values(to_tensor(image)))
-    view, _ = phi4_build.distill_view(seen, torch.zeros(1, 64, seen.shape[-1]))
+def pooled_crop(view: torch.Tensor) -> torch.Tensor:
+    """The crop grid of a square scene's `distill_view` (its first 256 tokens, 16x16)
+    averaged 2x2 to the demo's 64 tokens."""
     crop = view[:, :256].reshape(1, 16, 16, -1).permute(0, 3, 1, 2)
-    return F.avg_pool2d(crop, 2).permute(0, 2, 3, 1).reshape(64, -1), seen
+    return F.avg_pool2d(crop, 2).permute(0, 2, 3, 1).reshape(64, -1)
 
 
 def main() -> int:
@@ -65,9 +63,11 @@ def main() -> int:
             questions = rng.sample(HELD_OUT_QUESTIONS, 2)
             refused.setdefault(("demo's", kind), []).extend(is_refusal(a) for a in demo.answer(scene.image, questions))
             with torch.no_grad():
-                features, seen = pooled_crop(student, scene.image)
-                target = demo.image_features(demo.pixel_values(to_tensor(scene.image)))
-                errors.append(F.mse_loss(*phi4_build.distill_view(seen, target)).item())
+                pixels = to_tensor(scene.image)
+                view, spread = phi4_build.distill_view(student.image_features(student.pixel_values(pixels)),
+                                                       demo.image_features(demo.pixel_values(pixels)))
+                errors.append(F.mse_loss(view, spread).item())
+                features = pooled_crop(view)
 
             def student_features(pixel_values, **kwargs):
                 out = own(pixel_values=pixel_values, **kwargs)

@@ -41,7 +41,7 @@ from companion.engine.errors import ProtectError
 from companion.engine.protect import ProtectOptions, output_name
 from companion.engine.sites import get_site
 from companion.models.base import Adapter
-from companion.models.registry import expand
+from companion.models.registry import expand, load_adapters
 from companion.server.auth import NONCE, refusal, server_proof
 from companion.server.config import ServerConfig
 from companion.server.jobs import CANCELLED, DONE, FAILED, JobQueue, QueueFull
@@ -93,8 +93,6 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload
     waiters = threading.BoundedSemaphore(config.sync_waiters)
     if load is None:
-        from companion.models.registry import load_adapters
-
         def load() -> list[Adapter]:
             return load_adapters(list(config.models), config.device, presets=config.presets,
                                  checkpointing=config.checkpointing)
