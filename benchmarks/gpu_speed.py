@@ -15,7 +15,10 @@ x 4000 px) for plain, plain with our JPEG output in the loop, robust with the Pi
 codec and robust with kornia's differentiable JPEG. Exits with a message and status 0
 where there is no CUDA GPU.
 `--device cpu --tiny` runs the same code on a shrunken config (a smoke test); `--checkpointing`
-measures the same with activation checkpointing (`protect --checkpointing`).
+measures the same with activation checkpointing (`protect --checkpointing`). `--ensemble`
+instead times one perturbation against all the `--arch` models together on a 12 MP photo,
+their weights kept on the GPU and then resting in host memory between turns (the offload
+an ensemble gets where its weights do not fit, companion/models/offload.py).
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def main() -> int:
     parser.add_argument("--skip-robust", action="store_true", help="leave out the robust optimisation table")
     parser.add_argument("--checkpointing", action="store_true",
                         help="activation checkpointing on every layer, as `protect --checkpointing`")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="one perturbation against all the --arch models: resident, then offloaded")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -65,6 +70,9 @@ def main() -> int:
         adapters = [lambda: load_adapter(args.model, args.device)]
     else:
         adapters = [lambda name=name: build(name, device, dtype, shrink=args.tiny) for name in args.arch or CHECKPOINTS]
+    if args.ensemble:
+        ensemble_table([make() for make in adapters], device, args.repeats, "0.3 MP" if args.tiny else "12 MP")
+        return 0
     for make in adapters:
         adapter = make()
         if args.checkpointing:
@@ -100,6 +108,32 @@ def speed_table(adapter, device: torch.device, repeats: int) -> None:
         step = (time.perf_counter() - start) / repeats
         peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "-"
         print(f"{label:>8} | {bare:12.3f} | {step:15.3f} | {step / bare:5.2f} | {peak:>15}", flush=True)
+
+
+def ensemble_table(adapters, device: torch.device, repeats: int, size: str = "12 MP") -> None:
+    """Seconds per ensemble step and peak GPU memory on a photo of `size`, the models' weights
+    all on the GPU, then each resting in host memory between its turns."""
+    from companion.models.offload import HostWeights, weight_bytes
+
+    image = to_tensor(natural_photo("astronaut", SIZES[size])).to(device)
+    weights = sum(weight_bytes(a.model) for a in adapters) / 2**30
+    print(f"\nensemble of {', '.join(a.name for a in adapters)} ({weights:.1f} GiB of weights), {size}, {repeats} steps")
+    print(f"{'weights':>22} | {'step (s)':>8} | {'peak GPU memory':>15}")
+    for label in ("on the GPU together", "host memory, in turn"):
+        if label.startswith("host"):
+            for adapter in adapters:
+                adapter.host_weights = HostWeights(adapter.model, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        ImageProtector(adapters, AttackConfig(steps=1, check_loss=-1.0)).perturb(image)  # warm-up
+        start = time.perf_counter()
+        ImageProtector(adapters, AttackConfig(steps=repeats, check_loss=-1.0)).perturb(image)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        step = (time.perf_counter() - start) / repeats
+        peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "-"
+        print(f"{label:>22} | {step:8.3f} | {peak:>15}", flush=True)
 
 
 def robust_table(adapter, device: torch.device, repeats: int) -> None:

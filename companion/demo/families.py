@@ -76,6 +76,8 @@ class Family:
     batch: int = 32
     # (student's image features, teacher's) -> the parts to match, where the token layouts differ
     distill_view: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+    # (student, scenes) -> the image features distilled, where a cheaper path than `image_features` gives them
+    distill_features: Callable[[Adapter, torch.Tensor], torch.Tensor] | None = None
 
 
 def _qwen_family() -> Family:
@@ -97,9 +99,14 @@ def _phi4_family() -> Family:
     from companion.demo import phi4_build
 
     # Phi-4's processor gives even a tiny model 545 image tokens a photo (the others: 64), so
-    # a step costs about eight of the others'; half the batch, and fewer answer steps.
-    return Family(phi4_build.NAME, phi4_build.build, phi4_build.load, phi4_build.save, language_steps=800,
-                  polish_steps=600, batch=16, distill_view=phi4_build.distill_view)
+    # a step costs about eight of the others'; half the batch, and fewer answer steps. Its
+    # tower copies the demo's 16 px tokens from 8 px ones, built of 4 px patches: it needs
+    # longer (1500 steps of a 64-wide tower ended at four times Qwen's error, unable to
+    # read), so the distillation runs one crop per scene (`crop_grid`, half the work).
+    return Family(phi4_build.NAME, phi4_build.build, phi4_build.load, phi4_build.save, distill_steps=2000,
+                  language_steps=800, polish_steps=600, distill_lr=1.5e-3, batch=16,
+                  distill_view=lambda seen, target: (seen, phi4_build.spread(target)),
+                  distill_features=lambda adapter, scenes: phi4_build.crop_grid(adapter, adapter.pixel_values(scenes)))
 
 
 #: the shipped ones (companion/demo/families/), built by default
@@ -124,8 +131,8 @@ def image_encoder(adapter: Adapter) -> list[torch.nn.Parameter]:
 
 
 def distill(student: Adapter, teacher: Adapter, pools: Pools, steps: int, lr: float, rng: random.Random,
-            batch: int = 32, view: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
-            ) -> float:
+            batch: int = 32, view: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+            features: Callable[[Adapter, torch.Tensor], torch.Tensor] | None = None) -> float:
     """Teach the student's image encoder to give the teacher's image features (what its
     language model sees) for the same scenes, asked the demo's training questions (an
     encoder that reads the question, InstructBLIP's, must give them whatever is asked)."""
@@ -140,7 +147,10 @@ def distill(student: Adapter, teacher: Adapter, pools: Pools, steps: int, lr: fl
 
     def loss_fn(item) -> torch.Tensor:
         pixels, questions, target = item
-        seen = student.image_features(student.pixel_values(pixels), questions)
+        if features is not None:
+            seen = features(student, pixels)
+        else:
+            seen = student.image_features(student.pixel_values(pixels), questions)
         if view is not None:
             seen, target = view(seen, target)
         return F.mse_loss(seen, target)
@@ -187,7 +197,7 @@ def train_family(fam: Family, pools: Pools, out_dir: Path, seed: int = FAMILY_SE
     demo = LlavaAdapter.from_pretrained("demo", DEMO_MODEL_DIR, torch.device("cpu"), torch.float32)
     adapter = fam.build(demo, own)
     steps = (QUICK_STEPS,) * 3 if quick else (fam.distill_steps, fam.language_steps, fam.polish_steps)
-    distill(adapter, demo, pools, steps[0], fam.distill_lr, rng, fam.batch, fam.distill_view)
+    distill(adapter, demo, pools, steps[0], fam.distill_lr, rng, fam.batch, fam.distill_view, fam.distill_features)
     train_answers(adapter, fam, pools, steps[1], fam.language_lr, rng, None, "language")
     hard = HardNegatives(adapter, pools.bank, every=100, keep=128)
     train_answers(adapter, fam, pools, steps[2], fam.polish_lr, rng, hard, "polish")

@@ -3,14 +3,14 @@ the demo's language model carried over (trained by `python -m companion.demo.fam
 demo-phi4_multimodal`; not shipped yet: its training takes hours on 2 cores).
 
 What is Phi-4's and stays so: the image processor (dynamic HD crops of 448 pixels and a
-global view, 14-pixel patches, white padding masked out), the SigLIP vision tower read at
-its second-to-last layer, the 2x2 average pooling of its patches into tokens with a
+global view, 14-pixel patches, white padding masked out), the SigLIP vision tower, the 2x2 average pooling of its patches into tokens with a
 learned separator after each row and between the crops and the global view, the
 two-layer GELU projector, Phi's fused qkv and gate-up projections in the language model,
 and the chat template `<|user|><|image|>question<|end|><|assistant|>`. The processor's
 token count is written for 448-pixel crops of 14-pixel patches (256 + 16 tokens for the
 global view), so those stay as they are, and a photo costs the language model at least
-545 tokens. What is shrunk: a 3-layer 64-wide tower, at most 4 crops (`dynamic_hd`), a
+545 tokens. What is shrunk: a 3-layer 128-wide tower read at its last layer
+(the real one's second-to-last), at most 4 crops (`dynamic_hd`), a
 1-block audio encoder that no test feeds, and the demo's 4-layer 160-wide language model,
 whose weights carry over exactly (q, k, v stacked into qkv; gate and up into gate-up;
 full rotary dimensions). The five special tokens Phi adds start as the demo's `<image>`
@@ -64,8 +64,10 @@ def config(tok: PreTrainedTokenizerFast, demo: LlavaAdapter) -> Phi4MultimodalCo
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0},
         bos_token_id=tok.bos_token_id, eos_token_id=[tok.convert_tokens_to_ids("<|end|>"), tok.eos_token_id],
         pad_token_id=tok.pad_token_id,
-        vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=2,
-                           image_size=VISION.crop, patch_size=VISION.patch, crop_size=VISION.crop, feature_layer=-2,
+        # read at its last layer (the real one reads its second-to-last): at this depth a layer
+        # computed only to be thrown away would cost a third of the tower's time
+        vision_config=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
+                           image_size=VISION.crop, patch_size=VISION.patch, crop_size=VISION.crop, feature_layer=-1,
                            image_token_id=tok.convert_tokens_to_ids("<|image|>")),
         audio_config=dict(hidden_size=32, intermediate_size=32, num_blocks=1, num_attention_heads=1,
                           ext_pw_out_channel=32, depthwise_separable_out_channel=32, nemo_conv_channels=32,
@@ -125,6 +127,27 @@ def build(demo: LlavaAdapter, seed: int) -> Phi4MultimodalAdapter:
     return Phi4MultimodalAdapter(NAME, model, tok, VISION, torch.device("cpu"), torch.float32, template=TEMPLATE)
 
 
+def crop_grid(adapter: Phi4MultimodalAdapter, pixel_values: torch.Tensor) -> torch.Tensor:
+    """(B, 256, hidden): the projected tokens of a square scene's one crop, from one pass of
+    the tower. The crop and the global view of a square scene are the same picture, so the
+    distillation teaches both with half the tower's work; the model's own path gives these
+    as the first grid of `distill_view` (tests/demo/test_phi4_build.py)."""
+    embed = adapter.model.model.embed_tokens_extend.image_embed
+    seen = adapter._crops(pixel_values)
+    if seen.pixel_values.shape[1] != 2:
+        raise ValueError(f"crop_grid expects one crop of a square scene, got {seen.pixel_values.shape[1] - 1}")
+    tokens = embed.get_img_features(seen.pixel_values[:, 1], attention_mask=seen.attention_mask[:, 1].bool())
+    return embed.img_projection_down(torch.nn.functional.gelu(embed.img_projection_up(tokens)))
+
+
+def spread(target: torch.Tensor) -> torch.Tensor:
+    """The demo's 8 x 8 grid of tokens (B, 64, hidden) spread to Phi-4's 16 x 16, each over 2 x 2."""
+    b, n, width = target.shape
+    side, g = int(n ** 0.5), VISION.grid // 2
+    grid = target.reshape(b, side, side, width).permute(0, 3, 1, 2)
+    return torch.nn.functional.interpolate(grid, size=(g, g), mode="nearest").permute(0, 2, 3, 1).reshape(b, g * g, width)
+
+
 def distill_view(seen: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """What of a square scene's image features to teach, and to what: the demo gives a grid
     of 8 x 8 tokens; Phi-4 (one crop for a square scene) gives its crop's grid of 16 x 16,
@@ -138,9 +161,8 @@ def distill_view(seen: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
         raise ValueError(f"distill_view expects one crop of a square scene, got {seen.shape[1]} tokens")
     rows = seen[:, : g * (g + 1)].reshape(b, g, g + 1, width)[:, :, :g]
     whole = seen[:, g * (g + 1) + 1:].reshape(b, g, g + 1, width)[:, :, :g]
-    grid = target.reshape(b, side, side, width).permute(0, 3, 1, 2)
-    spread = torch.nn.functional.interpolate(grid, size=(g, g), mode="nearest").permute(0, 2, 3, 1)
-    return torch.stack([rows, whole], 1).reshape(b, -1, width), torch.stack([spread, spread], 1).reshape(b, -1, width)
+    spreads = spread(target).reshape(b, g, g, width)
+    return torch.stack([rows, whole], 1).reshape(b, -1, width), torch.stack([spreads, spreads], 1).reshape(b, -1, width)
 
 
 def save(adapter: Phi4MultimodalAdapter, out_dir: Path) -> None:

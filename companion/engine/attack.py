@@ -191,9 +191,11 @@ class ImageProtector:
         has the full set). One model's gradient is its own."""
         losses, grads = [], []
         for i, (adapter, own) in enumerate(zip(self.adapters, pairs)):
-            loss = adapter.loss(adapter.pixel_values(view.to(adapter.device)), adapter.encode(own))
-            (g,) = torch.autograd.grad(loss, adv, retain_graph=keep_graph or i < len(self.adapters) - 1)
-            losses.append(loss.item())
+            with adapter.resident():  # forward and backward inside the model's turn (offload.py)
+                loss = adapter.loss(adapter.pixel_values(view.to(adapter.device)), adapter.encode(own))
+                (g,) = torch.autograd.grad(loss, adv, retain_graph=keep_graph or i < len(self.adapters) - 1)
+                losses.append(loss.item())
+                del loss  # this model's part of the graph (its activations) goes before the next model runs
             grads.append(g)
         if len(grads) == 1:
             return losses[0], grads[0]
@@ -224,8 +226,9 @@ class ImageProtector:
     def refuses(self, image: torch.Tensor, questions: Sequence[str]) -> bool:
         """Whether every adapter refuses every question about `image` (greedy answers)."""
         for adapter in self.adapters:
-            pixels = adapter.pixel_values(image.to(adapter.device))
-            answers = adapter.generate_from_pixels(pixels, questions, max_new_tokens=self.config.check_tokens)
+            with adapter.resident():
+                pixels = adapter.pixel_values(image.to(adapter.device))
+                answers = adapter.generate_from_pixels(pixels, questions, max_new_tokens=self.config.check_tokens)
             if not all(is_refusal(a) for a in answers):
                 return False
         return True

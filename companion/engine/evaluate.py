@@ -156,4 +156,8 @@ def _evaluate_one(engine: Engine, item: EvalItem, options: ProtectOptions, disto
 
 
 def _refusal(engine: Engine, image: Image.Image, questions: list[str]) -> dict[str, float]:
-    return {a.name: refusal_rate(a.answer(image, questions)) for a in engine.adapters}
+    rates = {}
+    for a in engine.adapters:
+        with a.resident():
+            rates[a.name] = refusal_rate(a.answer(image, questions))
+    return rates

@@ -66,7 +66,8 @@ def ask(image: Image.Image, adapters: Sequence[Adapter], questions: Sequence[str
     """Each adapter's greedy answers to `questions` about `image`, and its refusal rate."""
     receipts = []
     for adapter in adapters:
-        answers = adapter.answer(image, list(questions))
+        with adapter.resident():
+            answers = adapter.answer(image, list(questions))
         rate = sum(is_refusal(a) for a in answers) / len(answers)
         receipts.append(ModelReceipt(adapter.name, rate, list(zip(questions, answers))))
     return receipts

@@ -91,14 +91,15 @@ def choose_targets(
     of `pool`, ranked by their cross-entropy per token, and none more than `margin` nats a
     token above the likeliest (`heard_margin` when the likeliest is one of its own). The
     attack then pushes the model towards words it already uses instead of words it has never said."""
-    pixels = adapter.pixel_values(image.to(adapter.device))
-    answers = adapter.generate_from_pixels(pixels, ELICIT_REQUESTS, max_new_tokens=32)
-    elicited = list(dict.fromkeys(first_sentence(a) for a in answers if is_refusal(first_sentence(a))))
-    candidates = list(dict.fromkeys([*elicited, *pool]))
-    losses = {}
-    for candidate in candidates:
-        batch = adapter.encode([(q, candidate) for q in questions])
-        losses[candidate] = float(adapter.loss(pixels, batch))
+    with adapter.resident():
+        pixels = adapter.pixel_values(image.to(adapter.device))
+        answers = adapter.generate_from_pixels(pixels, ELICIT_REQUESTS, max_new_tokens=32)
+        elicited = list(dict.fromkeys(first_sentence(a) for a in answers if is_refusal(first_sentence(a))))
+        candidates = list(dict.fromkeys([*elicited, *pool]))
+        losses = {}
+        for candidate in candidates:
+            batch = adapter.encode([(q, candidate) for q in questions])
+            losses[candidate] = float(adapter.loss(pixels, batch))
     ranked = sorted(candidates, key=lambda c: losses[c])
     best = losses[ranked[0]]
     limit = best + (heard_margin if ranked[0] in elicited else margin)

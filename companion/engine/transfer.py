@@ -114,7 +114,9 @@ def _asked(adapters, label: str, image, questions: list[str], distortions: dict[
     out = []
     for name, distort in distortions.items():
         seen = distort(image)
-        out += [(label, name, a.name, refusal_rate(a.answer(seen, questions))) for a in adapters]
+        for a in adapters:
+            with a.resident():
+                out.append((label, name, a.name, refusal_rate(a.answer(seen, questions))))
     return out
 
 

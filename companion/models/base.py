@@ -24,10 +24,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
+
+from companion.models.offload import HostWeights
 
 
 @dataclass
@@ -88,6 +91,13 @@ class Adapter(ABC):
         self.name = name
         self.device = device
         self.dtype = dtype
+        self.host_weights: HostWeights | None = None  # set where an ensemble's weights rest in host memory
+
+    def resident(self) -> AbstractContextManager:
+        """The model's weights on its device for the block: a no-op unless they rest in host
+        memory between turns (offload.py), where the engine holds every use of the model,
+        forward and backward, inside one."""
+        return nullcontext() if self.host_weights is None else self.host_weights.turn()
 
     @abstractmethod
     def pixel_values(self, image: torch.Tensor) -> torch.Tensor:

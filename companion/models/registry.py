@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import torch
 from companion.demo import DEMO_MODEL_DIR, FACE_MODEL_DIR, FAMILIES_DIR, ZOO_DIR
 from companion.engine.errors import ProtectError
 from companion.models.base import Adapter
+from companion.models.offload import HostWeights, needs_offload
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +193,41 @@ def load_adapters(names: list[str], device: str = "auto", allow_download: bool =
                   presets: dict[str, list[str]] | None = None, checkpointing: bool = False) -> list[Adapter]:
     """Load an ensemble (presets expanded): each model on its own GPU where there are several (`spread`)."""
     names = expand(names, presets)
-    return [load_adapter(name, dev, allow_download, checkpointing) for name, dev in zip(names, spread(len(names), device))]
+    devices = spread(len(names), device)
+    if len(names) > 1 and len(set(devices)) == 1 and resolve_device(devices[0]).type == "cuda":
+        return _loaded_in_turn(names, resolve_device(devices[0]), allow_download, checkpointing)
+    return [load_adapter(name, dev, allow_download, checkpointing) for name, dev in zip(names, devices)]
+
+
+def _loaded_in_turn(names: list[str], device: torch.device, allow_download: bool, checkpointing: bool) -> list[Adapter]:
+    """Several models on one GPU: all kept there if their weights fit together (offload.py's
+    rule), else each resting in host memory between its turns. Each is moved out before the
+    next loads, so loading never holds more than one model's weights on the GPU."""
+    infos = [locate(name, allow_download) for name in names]
+    sizes = [weight_size(info.path) for info in infos]
+    if not needs_offload(sizes, [device] * len(names)):
+        return [load_adapter(name, str(device), allow_download, checkpointing) for name in names]
+    log.info("the %d models' weights (%.1f GiB) do not fit on %s together: each rests in host memory "
+             "and is copied to the GPU for its turn in each step", len(names), sum(sizes) / 2**30, device)
+    adapters = []
+    for name in names:
+        adapter = load_adapter(name, str(device), allow_download, checkpointing)
+        adapter.host_weights = HostWeights(adapter.model, device)
+        adapters.append(adapter)
+    return adapters
+
+
+def weight_size(path: Path) -> int:
+    """The bytes of a model folder's weights as they will be loaded in bfloat16 (2 bytes a
+    parameter, whatever the files' dtype): from the safetensors headers, nothing loaded."""
+    total = 0
+    for file in sorted(path.glob("*.safetensors")):
+        with open(file, "rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        for key, entry in header.items():
+            if key != "__metadata__":
+                total += 2 * math.prod(entry["shape"])
+    return total
 
 
 def cached_models() -> list[ModelInfo]:

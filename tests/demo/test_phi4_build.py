@@ -28,3 +28,38 @@ def test_both_grids_learn_the_demos_grid_each_token_over_2x2_and_the_separators_
 def test_a_scene_that_is_not_one_square_crop_is_refused():
     with pytest.raises(ValueError, match="one crop of a square scene"):
         distill_view(torch.zeros(1, 700, 4), torch.zeros(1, 64, 4))
+
+
+@pytest.fixture(scope="module")
+def student():
+    from companion.demo import DEMO_MODEL_DIR, phi4_build
+    from companion.models.llava import LlavaAdapter
+
+    demo = LlavaAdapter.from_pretrained("demo", DEMO_MODEL_DIR, torch.device("cpu"), torch.float32)
+    return phi4_build.build(demo, seed=3)
+
+
+def test_the_one_pass_crop_grid_is_what_the_model_gives_for_both_grids(student):
+    from companion.demo.phi4_build import crop_grid
+
+    scenes = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = crop_grid(student, student.pixel_values(scenes))
+        model, _ = distill_view(student.image_features(student.pixel_values(scenes)), torch.zeros(2, 64, ours.shape[-1]))
+    assert ours.shape == (2, 256, student.model.config.hidden_size)
+    assert torch.equal(model[:, :256], ours) and torch.equal(model[:, 256:], ours)
+
+
+def test_a_wide_photo_has_more_than_one_crop_and_no_crop_grid(student):
+    from companion.demo.phi4_build import crop_grid
+
+    with pytest.raises(ValueError, match="one crop of a square scene"):
+        crop_grid(student, student.pixel_values(torch.rand(1, 3, 448, 1344)))
+
+
+def test_spread_gives_each_demo_token_to_the_2x2_phi_tokens_over_it():
+    from companion.demo.phi4_build import spread
+
+    target = torch.arange(64, dtype=torch.float).reshape(1, 64, 1)
+    out = spread(target)[0, :, 0].reshape(16, 16)
+    assert out[5, 7] == 8 * 2 + 3 and out[4, 6] == out[5, 7] and out[15, 15] == 63
