@@ -3,14 +3,14 @@ the demo's language model carried over (trained by `python -m companion.demo.fam
 demo-phi4_multimodal`; not shipped yet: its training takes hours on 2 cores).
 
 What is Phi-4's and stays so: the image processor (dynamic HD crops of 448 pixels and a
-global view, 14-pixel patches, white padding masked out), the SigLIP vision tower, the 2x2 average pooling of its patches into tokens with a
+global view, 14-pixel patches, white padding masked out), the SigLIP vision tower read at
+its second-to-last layer, the 2x2 average pooling of its patches into tokens with a
 learned separator after each row and between the crops and the global view, the
 two-layer GELU projector, Phi's fused qkv and gate-up projections in the language model,
 and the chat template `<|user|><|image|>question<|end|><|assistant|>`. The processor's
 token count is written for 448-pixel crops of 14-pixel patches (256 + 16 tokens for the
 global view), so those stay as they are, and a photo costs the language model at least
-545 tokens. What is shrunk: a 3-layer 128-wide tower read at its last layer
-(the real one's second-to-last), at most 4 crops (`dynamic_hd`), a
+545 tokens. What is shrunk: a 3-layer 64-wide tower, at most 4 crops (`dynamic_hd`), a
 1-block audio encoder that no test feeds, and the demo's 4-layer 160-wide language model,
 whose weights carry over exactly (q, k, v stacked into qkv; gate and up into gate-up;
 full rotary dimensions). The five special tokens Phi adds start as the demo's `<image>`
@@ -64,10 +64,8 @@ def config(tok: PreTrainedTokenizerFast, demo: LlavaAdapter) -> Phi4MultimodalCo
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0},
         bos_token_id=tok.bos_token_id, eos_token_id=[tok.convert_tokens_to_ids("<|end|>"), tok.eos_token_id],
         pad_token_id=tok.pad_token_id,
-        # read at its last layer (the real one reads its second-to-last): at this depth a layer
-        # computed only to be thrown away would cost a third of the tower's time
-        vision_config=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
-                           image_size=VISION.crop, patch_size=VISION.patch, crop_size=VISION.crop, feature_layer=-1,
+        vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=2,
+                           image_size=VISION.crop, patch_size=VISION.patch, crop_size=VISION.crop, feature_layer=-2,
                            image_token_id=tok.convert_tokens_to_ids("<|image|>")),
         audio_config=dict(hidden_size=32, intermediate_size=32, num_blocks=1, num_attention_heads=1,
                           ext_pw_out_channel=32, depthwise_separable_out_channel=32, nemo_conv_channels=32,

@@ -90,6 +90,9 @@ class _Louder:
     def loss(self, pixel_values, batch):
         return self.adapter.loss(pixel_values, batch) * self.factor
 
+    def resident(self):
+        return self.adapter.resident()
+
 
 def test_an_ensemble_sums_the_losses_and_gives_each_model_an_equal_say(demo_adapter, face_adapter):
     adv = photo().requires_grad_(True)
