@@ -89,6 +89,22 @@ def main() -> int:
     return 0
 
 
+def timed_steps(adapters, image: torch.Tensor, repeats: int) -> tuple[float, str]:
+    """Seconds per attack step against `adapters` on `image` (after one warm-up step) and the
+    peak GPU memory, as printed ("-" off CUDA)."""
+    cuda = image.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    ImageProtector(adapters, AttackConfig(steps=1, check_loss=-1.0)).perturb(image)  # warm-up
+    start = time.perf_counter()
+    ImageProtector(adapters, AttackConfig(steps=repeats, check_loss=-1.0)).perturb(image)
+    if cuda:
+        torch.cuda.synchronize()
+    step = (time.perf_counter() - start) / repeats
+    return step, f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if cuda else "-"
+
+
 def speed_table(adapter, device: torch.device, repeats: int) -> None:
     """Seconds per attack step and peak memory at about 0.3, 3 and 12 megapixels."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -97,16 +113,7 @@ def speed_table(adapter, device: torch.device, repeats: int) -> None:
     for label, size in SIZES.items():
         image = to_tensor(natural_photo("astronaut", size)).to(device)
         bare = bare_step_seconds(adapter, image, repeats)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        ImageProtector([adapter], AttackConfig(steps=1, check_loss=-1.0)).perturb(image)  # warm-up
-        start = time.perf_counter()
-        ImageProtector([adapter], AttackConfig(steps=repeats, check_loss=-1.0)).perturb(image)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        step = (time.perf_counter() - start) / repeats
-        peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "-"
+        step, peak = timed_steps([adapter], image, repeats)
         print(f"{label:>8} | {bare:12.3f} | {step:15.3f} | {step / bare:5.2f} | {peak:>15}", flush=True)
 
 
@@ -123,16 +130,7 @@ def ensemble_table(adapters, device: torch.device, repeats: int, size: str = "12
         if label.startswith("host"):
             for adapter in adapters:
                 adapter.host_weights = HostWeights(adapter.model, device)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        ImageProtector(adapters, AttackConfig(steps=1, check_loss=-1.0)).perturb(image)  # warm-up
-        start = time.perf_counter()
-        ImageProtector(adapters, AttackConfig(steps=repeats, check_loss=-1.0)).perturb(image)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        step = (time.perf_counter() - start) / repeats
-        peak = f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "-"
+        step, peak = timed_steps(adapters, image, repeats)
         print(f"{label:>22} | {step:8.3f} | {peak:>15}", flush=True)
 
 

@@ -17,13 +17,10 @@ memory, the rest being left for one model's activations (see the README's memory
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-
-log = logging.getLogger(__name__)
 
 #: the part of a GPU's memory an ensemble's weights may take before they are offloaded
 SHARE = 0.6

@@ -191,28 +191,20 @@ def load_adapter(name: str, device: str = "auto", allow_download: bool = False, 
 
 def load_adapters(names: list[str], device: str = "auto", allow_download: bool = False,
                   presets: dict[str, list[str]] | None = None, checkpointing: bool = False) -> list[Adapter]:
-    """Load an ensemble (presets expanded): each model on its own GPU where there are several (`spread`)."""
+    """Load an ensemble (presets expanded): each model on its own GPU where there are several
+    (`spread`); on one GPU all kept there if their weights fit together, else each resting
+    in host memory between its turns (offload.py's rule)."""
     names = expand(names, presets)
-    devices = spread(len(names), device)
-    if len(names) > 1 and len(set(devices)) == 1 and resolve_device(devices[0]).type == "cuda":
-        return _loaded_in_turn(names, resolve_device(devices[0]), allow_download, checkpointing)
-    return [load_adapter(name, dev, allow_download, checkpointing) for name, dev in zip(names, devices)]
-
-
-def _loaded_in_turn(names: list[str], device: torch.device, allow_download: bool, checkpointing: bool) -> list[Adapter]:
-    """Several models on one GPU: all kept there if their weights fit together (offload.py's
-    rule), else each resting in host memory between its turns. Each is moved out before the
-    next loads, so loading never holds more than one model's weights on the GPU."""
-    infos = [locate(name, allow_download) for name in names]
-    sizes = [weight_size(info.path) for info in infos]
-    if not needs_offload(sizes, [device] * len(names)):
-        return [load_adapter(name, str(device), allow_download, checkpointing) for name in names]
-    log.info("the %d models' weights (%.1f GiB) do not fit on %s together: each rests in host memory "
-             "and is copied to the GPU for its turn in each step", len(names), sum(sizes) / 2**30, device)
+    devices = [resolve_device(d) for d in spread(len(names), device)]
+    offload = needs_offload([weight_size(locate(name, allow_download).path) for name in names], devices)
+    if offload:
+        log.info("the %d models' weights do not fit on %s together: each rests in host memory and is copied "
+                 "to the GPU for its turn in each step", len(names), devices[0])
     adapters = []
-    for name in names:
-        adapter = load_adapter(name, str(device), allow_download, checkpointing)
-        adapter.host_weights = HostWeights(adapter.model, device)
+    for name, dev in zip(names, devices):
+        adapter = load_adapter(name, str(dev), allow_download, checkpointing)
+        if offload:  # moved out before the next loads: loading never holds two models' weights on the GPU
+            adapter.host_weights = HostWeights(adapter.model, dev)
         adapters.append(adapter)
     return adapters
 
