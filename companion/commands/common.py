@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from companion.engine.sites import JPEG_BACKENDS, SITES
+from companion.server.config import OFFLOAD_MODES
 
 
 def whole_number(low: int, high: int | None = None, zero: bool = False):
@@ -74,6 +75,10 @@ def add_model_options(p: argparse.ArgumentParser, attacks: bool = True) -> None:
         p.add_argument("--checkpointing", action="store_true",
                        help="recompute each layer's activations in the backward pass: about a third more time "
                             "a step, much less GPU memory, the same perturbation")
+        p.add_argument("--offload", choices=OFFLOAD_MODES, default=None,
+                       help="an ensemble on one GPU: auto (the default, or config.json's) keeps the weights there "
+                            "together when they fit, always rests each model's in host memory between its turns, "
+                            "never keeps them all")
 
 
 def add_protection_options(p: argparse.ArgumentParser) -> None:
@@ -110,6 +115,7 @@ def load_engine(args: argparse.Namespace):
     from companion.models.registry import load_adapters
     from companion.server.config import load_config
 
-    presets = load_config().presets
-    return Engine(load_adapters(args.model or ["demo"], args.device, allow_download=args.download, presets=presets,
-                                checkpointing=getattr(args, "checkpointing", False)))
+    config = load_config(offload=getattr(args, "offload", None))
+    return Engine(load_adapters(args.model or ["demo"], args.device, allow_download=args.download,
+                                presets=config.presets, checkpointing=getattr(args, "checkpointing", False),
+                                offload_mode=config.offload))

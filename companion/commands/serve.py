@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from companion.commands.common import device_name
+from companion.server.config import OFFLOAD_MODES
 
 
 def add_parser(sub) -> None:
@@ -17,6 +18,9 @@ def add_parser(sub) -> None:
     p.add_argument("--lazy", action="store_true", help="load the models on the first job instead of at start")
     p.add_argument("--checkpointing", action="store_true",
                    help="recompute each layer's activations in the backward pass (less GPU memory, same result)")
+    p.add_argument("--offload", choices=OFFLOAD_MODES, default=None,
+                   help="an ensemble on one GPU: auto (keep the weights there together when they fit), always "
+                        "(each model's in host memory between its turns) or never (default: the config file's, else auto)")
     p.add_argument("--idle-exit", type=float, default=None, metavar="MINUTES",
                    help="exit after this many minutes with no request and no job (default: never)")
     p.add_argument("--watch", action="append", metavar="DIR",
@@ -29,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(port=args.port, models=args.model, device=args.device, queue_size=args.queue_size,
                          preload=False if args.lazy else None, idle_exit=args.idle_exit,
-                         checkpointing=True if args.checkpointing else None)
+                         checkpointing=True if args.checkpointing else None, offload=args.offload)
     beside = None
     if args.watch or config.watch:
         from watcher.run import beside_server, folders_from

@@ -13,6 +13,8 @@ bfloat16 is 14 GiB: about half a second over PCIe 4 x16, far less than its step)
 The rule (`needs_offload`): weights are offloaded when the ensemble has more than one
 model on one CUDA device and its weights come to more than `SHARE` of that device's
 memory, the rest being left for one model's activations (see the README's memory table).
+A user may override the size test (`offload` in config.json, `--offload`): `always`, for a
+GPU shared with other programs, or `never`, for models known to fit with room to spare.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import torch
 
 #: the part of a GPU's memory an ensemble's weights may take before they are offloaded
 SHARE = 0.6
+#: `auto`: the size test decides; `always` / `never`: offload every ensemble that can be
+#: (several models on one CUDA device) / none (config.json's `offload`, OFFLOAD_MODES there)
+MODES = ("auto", "always", "never")
 
 
 def weight_bytes(model: torch.nn.Module) -> int:
@@ -31,12 +36,19 @@ def weight_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
 
 
-def needs_offload(sizes: list[int], devices: list[torch.device], capacity: int | None = None) -> bool:
+def needs_offload(sizes: list[int], devices: list[torch.device], capacity: int | None = None,
+                  mode: str = "auto") -> bool:
     """Whether an ensemble of models of `sizes` bytes on `devices` must rest in host memory:
     several models on one CUDA device whose weights together exceed `SHARE` of its
-    `capacity` (by default the device's total memory)."""
-    if len(sizes) < 2 or len(set(devices)) != 1 or devices[0].type != "cuda":
+    `capacity` (by default the device's total memory), or whatever their size with `mode`
+    `always`. A single model, models on several devices, or on the CPU never are: they
+    have no one else's turn to make room for."""
+    if mode not in MODES:
+        raise ValueError(f"offload must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "never" or len(sizes) < 2 or len(set(devices)) != 1 or devices[0].type != "cuda":
         return False
+    if mode == "always":
+        return True
     if capacity is None:
         capacity = torch.cuda.get_device_properties(devices[0]).total_memory
     return sum(sizes) > SHARE * capacity

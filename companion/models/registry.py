@@ -190,16 +190,19 @@ def load_adapter(name: str, device: str = "auto", allow_download: bool = False, 
 
 
 def load_adapters(names: list[str], device: str = "auto", allow_download: bool = False,
-                  presets: dict[str, list[str]] | None = None, checkpointing: bool = False) -> list[Adapter]:
+                  presets: dict[str, list[str]] | None = None, checkpointing: bool = False,
+                  offload_mode: str = "auto") -> list[Adapter]:
     """Load an ensemble (presets expanded): each model on its own GPU where there are several
     (`spread`); on one GPU all kept there if their weights fit together, else each resting
-    in host memory between its turns (offload.py's rule)."""
+    in host memory between its turns (offload.py's rule; `offload_mode` `always` or `never`
+    overrides its size test)."""
     names = expand(names, presets)
     devices = [resolve_device(d) for d in spread(len(names), device)]
-    offload = needs_offload([weight_size(locate(name, allow_download).path) for name in names], devices)
+    sizes = [weight_size(locate(name, allow_download).path) for name in names]
+    offload = needs_offload(sizes, devices, mode=offload_mode)
     if offload:
-        log.info("the %d models' weights do not fit on %s together: each rests in host memory and is copied "
-                 "to the GPU for its turn in each step", len(names), devices[0])
+        why = "asked for" if offload_mode == "always" else f"the {len(names)} models' weights do not fit on {devices[0]} together"
+        log.info("%s: each model rests in host memory and is copied to the GPU for its turn in each step", why)
     adapters = []
     for name, dev in zip(names, devices):
         adapter = load_adapter(name, str(dev), allow_download, checkpointing)

@@ -95,7 +95,7 @@ def create_app(
     if load is None:
         def load() -> list[Adapter]:
             return load_adapters(list(config.models), config.device, presets=config.presets,
-                                 checkpointing=config.checkpointing)
+                                 checkpointing=config.checkpointing, offload_mode=config.offload)
 
     jobs = JobQueue(load, config.queue_size, config.result_ttl, config.result_bytes, config.preload)
     app.extensions["imageprotector.jobs"] = jobs

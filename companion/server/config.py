@@ -34,6 +34,11 @@ def config_dir() -> Path:
     return Path(user_config_dir(APP_NAME, appauthor=False))
 
 
+#: config.json's `offload` (companion/models/offload.py's MODES; written out here so that reading
+#: the config, as the native host does, never imports torch)
+OFFLOAD_MODES = ("auto", "always", "never")
+
+
 @dataclass
 class ServerConfig:
     port: int = DEFAULT_PORT
@@ -42,6 +47,9 @@ class ServerConfig:
     # recompute each layer's activations in the backward pass: a third more time per step,
     # much less GPU memory on big photos and big models, the same perturbation
     checkpointing: bool = False
+    # an ensemble on one GPU: "auto" keeps its weights there together when they fit (offload.py's
+    # rule), "always" rests each model's in host memory between its turns, "never" keeps them all
+    offload: str = "auto"
     preload: bool = True  # load the models at start (False: on the first job; health says which)
     queue_size: int = 8  # jobs waiting (the running one not counted); more get 503 with Retry-After
     result_ttl: float = 600.0  # seconds a finished job and its file are kept
@@ -119,6 +127,8 @@ def load_config(path: Path | None = None, **flags) -> ServerConfig:
         raise ProtectError("config", f"photo_timeout must be 0 (no limit) or a number of seconds, got {config.photo_timeout}")
     if config.idle_exit < 0:
         raise ProtectError("config", f"idle_exit must be 0 (never) or a number of minutes, got {config.idle_exit}")
+    if config.offload not in OFFLOAD_MODES:
+        raise ProtectError("config", f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {config.offload!r}")
     if config.threads <= RESERVED_THREADS:
         raise ProtectError("config", f"threads must be more than {RESERVED_THREADS}, got {config.threads}")
     return config

@@ -36,3 +36,27 @@ def test_checkpointing_reaches_the_loaded_models(flag, wrapped, tmp_path, monkey
     engine = load_engine(parser().parse_args(["--model", "demo", "--device", "cpu", *flag]))
     # a model already checkpointed has no layer left to wrap; the demo has 8
     assert [checkpoint_layers(a.model) for a in engine.adapters] == [wrapped]
+
+
+@pytest.mark.parametrize("flag, config, offloaded", [
+    ([], {}, False), (["--offload", "always"], {}, True), ([], {"offload": "always"}, True),
+    (["--offload", "never"], {"offload": "always"}, False),
+])
+def test_the_offload_choice_reaches_the_loaded_ensemble(flag, config, offloaded, tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    from companion.commands.common import load_engine
+    from companion.models import registry
+
+    from tests.commands.conftest import _REAL_LOAD
+
+    monkeypatch.setenv("IMAGEPROTECTOR_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(registry, "load_adapter", _REAL_LOAD)  # models of its own: offloading changes them
+    rule = registry.needs_offload  # the real rule, as if both models shared one 80 GiB GPU
+    monkeypatch.setattr(registry, "needs_offload", lambda sizes, devices, mode="auto":
+                        rule(sizes, [torch.device("cuda:0")] * len(devices), 80 * 2**30, mode))
+    engine = load_engine(parser().parse_args(["--model", "demo", "--model", "demo-face", "--device", "cpu", *flag]))
+    assert [a.host_weights is not None for a in engine.adapters] == [offloaded] * 2

@@ -9,7 +9,7 @@ import torch
 from companion.engine.attack import AttackConfig, ImageProtector
 from companion.engine.imageio import to_tensor
 from companion.engine.receipt import ask
-from companion.models.offload import SHARE, HostWeights, needs_offload
+from companion.models.offload import MODES, SHARE, HostWeights, needs_offload
 from companion.models.registry import load_adapter, locate, weight_size
 from tests.conftest import natural_photo
 
@@ -25,6 +25,23 @@ def test_the_rule_offloads_only_several_models_too_big_for_one_gpu_together():
     assert not needs_offload([3 * capacity], [CUDA], capacity)  # one model: nothing to take turns with
     assert not needs_offload([big, big], [torch.device("cuda:0"), torch.device("cuda:1")], capacity)  # a GPU each
     assert not needs_offload([big, big], [torch.device("cpu")] * 2, capacity)
+
+
+def test_the_user_may_always_or_never_offload_an_ensemble_on_one_gpu():
+    capacity, small, big = 80 * GIB, GIB, 80 * GIB
+    assert needs_offload([small, small], [CUDA, CUDA], capacity, mode="always")
+    assert not needs_offload([big, big], [CUDA, CUDA], capacity, mode="never")
+    # still nothing to take turns with, or no GPU to make room on
+    assert not needs_offload([small], [CUDA], capacity, mode="always")
+    assert not needs_offload([small, small], [torch.device("cpu")] * 2, capacity, mode="always")
+    with pytest.raises(ValueError, match="auto, always, never"):
+        needs_offload([small, small], [CUDA, CUDA], capacity, mode="sometimes")
+
+
+def test_the_config_offers_the_rules_modes():
+    from companion.server.config import OFFLOAD_MODES  # written out there so that the native host never imports torch
+
+    assert OFFLOAD_MODES == MODES
 
 
 def test_weight_size_reads_the_safetensors_headers_as_bfloat16():

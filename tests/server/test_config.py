@@ -54,3 +54,13 @@ def test_checkpointing_is_off_unless_the_file_or_serve_turns_it_on():
     config_dir().mkdir(parents=True, exist_ok=True)
     (config_dir() / "config.json").write_text(json.dumps({"checkpointing": True}))
     assert load_config().checkpointing is True
+
+
+def test_offload_is_auto_unless_set_and_a_wrong_value_is_named():
+    assert load_config().offload == "auto"
+    assert load_config(offload="never").offload == "never"
+    config_dir().mkdir(parents=True, exist_ok=True)
+    (config_dir() / "config.json").write_text(json.dumps({"offload": "sometimes"}))
+    with pytest.raises(ProtectError) as info:
+        load_config()
+    assert info.value.code == "config" and "auto, always, never" in info.value.message
