@@ -104,8 +104,13 @@ class InstructBlipAdapter(Adapter):
         return self._cache[key]
 
     def _qformer_ids(self, questions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        enc = self.qformer_tokenizer(questions, padding=True, padding_side="right", return_tensors="pt")
-        return enc.input_ids.to(self.device), enc.attention_mask.to(self.device)
+        return self._qformer_padded([self.qformer_tokenizer(q).input_ids for q in questions])
+
+    def _qformer_padded(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Q-Former's questions right-padded, as in training (its positions are absolute):
+        (ids, attention mask), the same for the attack's batches and for answers."""
+        q = right_padded([(r, []) for r in rows], self.qformer_tokenizer.pad_token_id or 0, self.device)
+        return q.input_ids, q.attention_mask
 
     @property
     def _pad_id(self) -> int:
@@ -125,11 +130,10 @@ class InstructBlipAdapter(Adapter):
     # -- answers ----------------------------------------------------------------------
     def _batched(self, prompts: list[list[int]], qformer: list[list[int]]) -> dict[str, torch.Tensor]:
         """Prompts left-padded (generation appends on the right); the Q-Former's questions
-        right-padded, as in training (its positions are absolute)."""
+        right-padded (`_qformer_padded`)."""
         ids, mask = left_padded(prompts, self._pad_id, self.device)
-        q = right_padded([(r, []) for r in qformer], self.qformer_tokenizer.pad_token_id or 0, self.device)
-        return {"input_ids": ids, "attention_mask": mask, "qformer_input_ids": q.input_ids,
-                "qformer_attention_mask": q.attention_mask}
+        q_ids, q_mask = self._qformer_padded(qformer)
+        return {"input_ids": ids, "attention_mask": mask, "qformer_input_ids": q_ids, "qformer_attention_mask": q_mask}
 
     @torch.no_grad()
     def generate_from_pixels(
