@@ -7,6 +7,9 @@ import argparse
 from companion.engine.sites import JPEG_BACKENDS, SITES
 from companion.server.config import OFFLOAD_MODES
 
+#: --offload's help, for the commands that attack and for serve
+OFFLOAD_HELP = ("an ensemble on one GPU: auto (the default, or config.json's) keeps the weights there together "
+                "when they fit, always rests each model's in host memory between its turns, never keeps them all")
 
 def whole_number(low: int, high: int | None = None, zero: bool = False):
     """An argparse type: a whole number from `low` to `high` (and 0 too, with `zero`), so a bad
@@ -75,10 +78,7 @@ def add_model_options(p: argparse.ArgumentParser, attacks: bool = True) -> None:
         p.add_argument("--checkpointing", action="store_true",
                        help="recompute each layer's activations in the backward pass: about a third more time "
                             "a step, much less GPU memory, the same perturbation")
-        p.add_argument("--offload", choices=OFFLOAD_MODES, default=None,
-                       help="an ensemble on one GPU: auto (the default, or config.json's) keeps the weights there "
-                            "together when they fit, always rests each model's in host memory between its turns, "
-                            "never keeps them all")
+        p.add_argument("--offload", choices=OFFLOAD_MODES, default=None, help=OFFLOAD_HELP)
 
 
 def add_protection_options(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from companion.commands.common import device_name
+from companion.commands.common import OFFLOAD_HELP, device_name
 from companion.server.config import OFFLOAD_MODES
 
 
@@ -18,9 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("--lazy", action="store_true", help="load the models on the first job instead of at start")
     p.add_argument("--checkpointing", action="store_true",
                    help="recompute each layer's activations in the backward pass (less GPU memory, same result)")
-    p.add_argument("--offload", choices=OFFLOAD_MODES, default=None,
-                   help="an ensemble on one GPU: auto (keep the weights there together when they fit), always "
-                        "(each model's in host memory between its turns) or never (default: the config file's, else auto)")
+    p.add_argument("--offload", choices=OFFLOAD_MODES, default=None, help=OFFLOAD_HELP)
     p.add_argument("--idle-exit", type=float, default=None, metavar="MINUTES",
                    help="exit after this many minutes with no request and no job (default: never)")
     p.add_argument("--watch", action="append", metavar="DIR",

@@ -201,7 +201,8 @@ def load_adapters(names: list[str], device: str = "auto", allow_download: bool =
     sizes = [weight_size(locate(name, allow_download).path) for name in names]
     offload = needs_offload(sizes, devices, mode=offload_mode)
     if offload:
-        why = "asked for" if offload_mode == "always" else f"the {len(names)} models' weights do not fit on {devices[0]} together"
+        why = ("asked for" if offload_mode == "always"
+               else f"the {len(names)} models' weights do not fit on {devices[0]} together")
         log.info("%s: each model rests in host memory and is copied to the GPU for its turn in each step", why)
     adapters = []
     for name, dev in zip(names, devices):
