@@ -13,10 +13,17 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
 # The extension's browser tests: Debian's chromium and firefox-esr (no browser is ever
 # downloaded by a driver), and the drivers from npm at the versions package-lock.json pins.
-if ! command -v chromium >/dev/null || ! command -v firefox-esr >/dev/null || ! command -v node >/dev/null; then
+# Only what is missing: a machine whose Node.js comes from NodeSource has npm inside it, and
+# Debian's npm package conflicts with that nodejs.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v firefox-esr >/dev/null || missing+=(firefox-esr)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium firefox-esr nodejs npm >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # npm ci again whenever package-lock.json is newer than what it installed last
 [ tests/extension/node_modules/.package-lock.json -nt tests/extension/package-lock.json ] \

@@ -70,6 +70,20 @@ def with_vision_lora(model, path: Path) -> None:
     log.info("%s: vision LoRA merged from %s/ into %d layers", path.name, VISION_LORA, layers)
 
 
+def bidirectional_vision(model) -> int:
+    """Make the vision tower's attention see every patch, as Phi-4's SigLIP tower was
+    trained to. transformers (5.24) marks `Phi4MultimodalVisionAttention` causal, so under
+    SDPA, whenever the photo fills its crops (no mask is built), each patch sees only the
+    patches before it, and a padded crop is read otherwise than a full one; eager attention
+    was never causal. The same slip, fixed upstream for Qwen2.5-VL and Mllama
+    (huggingface/transformers#39231, #48172). Returns how many attention layers it set."""
+    layers = [m for m in model.model.embed_tokens_extend.image_embed.img_processor.modules()
+              if type(m).__name__ == "Phi4MultimodalVisionAttention"]
+    for layer in layers:
+        layer.is_causal = False
+    return len(layers)
+
+
 class Phi4MultimodalAdapter(TemplatedPrompts, Adapter):
     family = "phi4_multimodal"
 
@@ -82,6 +96,7 @@ class Phi4MultimodalAdapter(TemplatedPrompts, Adapter):
         self.template = template
         self.model = model.to(device=device, dtype=dtype).eval()
         self.model.requires_grad_(False)  # the attack needs gradients for pixels only
+        bidirectional_vision(self.model)
         self.image_id = model.config.vision_config.image_token_id
         self.image_token = tokenizer.convert_ids_to_tokens(self.image_id)
         eos = self.model.generation_config.eos_token_id

@@ -77,6 +77,18 @@ def test_the_gradient_reaches_every_pixel(phi4):
     assert (grad.abs().amax(dim=1) > 0).all()
 
 
+def test_each_patch_of_a_full_crop_sees_the_others_as_siglip_was_trained(phi4):
+    # transformers marks the tower's attention causal: under SDPA a full crop (no mask)
+    # would let the first patch see only itself (bidirectional_vision undoes that)
+    tower = phi4.vision_tower
+    crop = torch.rand(1, 3, 448, 448, generator=torch.Generator().manual_seed(0))
+    moved = crop.clone()
+    moved[..., -14:, -14:] += 0.5  # the last patch only
+    with torch.no_grad():
+        first = [tower(x, output_hidden_states=True).hidden_states[-1][0, 0] for x in (crop, moved)]
+    assert (first[0] - first[1]).abs().max() > 1e-6  # exactly 0 where causal; its smooth start spreads attention thin
+
+
 def test_the_demo_language_model_carries_over_exactly(phi4):
     demo = LlavaAdapter.from_pretrained("demo", DEMO_MODEL_DIR, torch.device("cpu"), torch.float32)
     ids = torch.tensor([demo.tokenizer("A photo of a cat on a sofa").input_ids])
