@@ -19,6 +19,9 @@ stages whatever the family; a family differs only in how its untrained model is 
    for the same scene: mean squared error on what the language model sees, so the demo's
    reader, trained to be safe on ordinary photos, carries over (a zoo variant trained on
    answers alone refused Grace Hopper unprotected);
+   (Phi-4's 1024 patches a crop defeated that: its tower is the demo's own layers behind
+   gathering layers whose attention is built, and a `prepare` stage fits the rest in its
+   place, phi4_gathering.py);
 3. `language`: all but the tower (the ViT) on the demo's scenes (its polish mix), so the
    language model learns the family's template and image positions;
 4. `polish`: the same with hard negatives mined every 100 steps (scenes with nothing
@@ -37,6 +40,7 @@ import logging
 import random
 import zlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +82,13 @@ class Family:
     distill_view: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
     # (student, scenes) -> the image features distilled, where a cheaper path than `image_features` gives them
     distill_features: Callable[[Adapter, torch.Tensor], torch.Tensor] | None = None
+    # a stage before the distillation, where the family builds part of its encoder's way in:
+    # (student, the demo, pools, steps, lr, rng, batch) -> its last loss
+    prepare: Callable[..., float] | None = None
+    prepare_steps: int = 0
+    prepare_lr: float = 1e-3
+    # (model) -> a context in which a frozen tower's features are remembered, for the answer stages
+    remember: Callable[[Adapter], AbstractContextManager] | None = None
 
 
 def _qwen_family() -> Family:
@@ -96,29 +107,31 @@ def _blip_family() -> Family:
 
 
 def _phi4_family() -> Family:
-    from companion.demo import phi4_build
+    from companion.demo import phi4_build, phi4_gathering
 
-    # Phi-4's processor gives even a tiny model 545 image tokens a photo (the others: 64), so
-    # a step costs about eight of the others'; half the batch, and fewer answer steps. A
-    # square scene's crop and global view are one picture, so the distillation runs the
-    # tower on the crop alone (`crop_grid`: the same loss for half the work).
+    # Phi-4's processor gives even a tiny model 1024 patches a crop and 545 image tokens a
+    # photo (the others: 64 tokens), and learned attention never gathered the demo's patches
+    # out of them (distilled towers read nothing). So its tower is the demo's own layers
+    # behind four gathering layers whose attention is built in, and a gathering stage
+    # teaches the rest to hand the demo's layers its patch embedding (phi4_gathering.py);
+    # the projector is the demo's too, so there is no distillation. The tower is frozen
+    # from there on and its features remembered (a step would cost eight of the others').
     return Family(phi4_build.NAME, phi4_build.build, phi4_build.load, phi4_build.save,
-                  language_steps=800, polish_steps=600, batch=16,
+                  prepare=phi4_gathering.train_gathering, prepare_steps=600, distill_steps=0,
+                  language_steps=800, polish_steps=600, batch=16, remember=phi4_build.remembered_features,
                   distill_view=lambda seen, target: (seen, phi4_build.spread(target)),
                   distill_features=lambda adapter, scenes: phi4_build.crop_grid(adapter, adapter.pixel_values(scenes)))
 
 
 #: the shipped ones (companion/demo/families/), built by default
-FAMILIES: dict[str, Callable[[], Family]] = {"demo-qwen2_5_vl": _qwen_family, "demo-instructblip": _blip_family}
-#: trainable with --only, not shipped yet (its training takes hours on 2 cores; see the README)
-NOT_SHIPPED: dict[str, Callable[[], Family]] = {"demo-phi4_multimodal": _phi4_family}
+FAMILIES: dict[str, Callable[[], Family]] = {"demo-qwen2_5_vl": _qwen_family, "demo-instructblip": _blip_family,
+                                             "demo-phi4_multimodal": _phi4_family}
 
 
 def family(name: str) -> Family:
-    table = {**FAMILIES, **NOT_SHIPPED}
-    if name not in table:
-        raise KeyError(f"no family model {name!r}; there are: {', '.join(table)}")
-    return table[name]()
+    if name not in FAMILIES:
+        raise KeyError(f"no family model {name!r}; there are: {', '.join(FAMILIES)}")
+    return FAMILIES[name]()
 
 
 # -- the stages --------------------------------------------------------------------------------
@@ -195,11 +208,17 @@ def train_family(fam: Family, pools: Pools, out_dir: Path, seed: int = FAMILY_SE
     rng = random.Random(own)
     demo = LlavaAdapter.from_pretrained("demo", DEMO_MODEL_DIR, torch.device("cpu"), torch.float32)
     adapter = fam.build(demo, own)
-    steps = (QUICK_STEPS,) * 3 if quick else (fam.distill_steps, fam.language_steps, fam.polish_steps)
-    distill(adapter, demo, pools, steps[0], fam.distill_lr, rng, fam.batch, fam.distill_view, fam.distill_features)
-    train_answers(adapter, fam, pools, steps[1], fam.language_lr, rng, None, "language")
-    hard = HardNegatives(adapter, pools.bank, every=100, keep=128)
-    train_answers(adapter, fam, pools, steps[2], fam.polish_lr, rng, hard, "polish")
+    steps = [QUICK_STEPS] * 4 if quick else [fam.prepare_steps, fam.distill_steps, fam.language_steps,
+                                              fam.polish_steps]
+    if fam.prepare is not None and steps[0]:
+        fam.prepare(adapter, demo, pools, steps[0], fam.prepare_lr, rng, fam.batch)
+    if steps[1]:
+        distill(adapter, demo, pools, steps[1], fam.distill_lr, rng, fam.batch, fam.distill_view,
+                fam.distill_features)
+    with fam.remember(adapter) if fam.remember is not None else nullcontext():
+        train_answers(adapter, fam, pools, steps[2], fam.language_lr, rng, None, "language")
+        hard = HardNegatives(adapter, pools.bank, every=100, keep=128)
+        train_answers(adapter, fam, pools, steps[3], fam.polish_lr, rng, hard, "polish")
     adapter.model.eval().requires_grad_(False)
     out_dir.mkdir(parents=True, exist_ok=True)
     fam.save(adapter, out_dir)
@@ -211,8 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=FAMILIES_DIR, help="the models' folder (default: the shipped one)")
     parser.add_argument("--only", action="append",
-                        help="build only this model (repeatable; also the ones not shipped yet: "
-                             + ", ".join(NOT_SHIPPED) + ")")
+                        help="build only this model (repeatable): " + ", ".join(FAMILIES))
     parser.add_argument("--quick", action="store_true", help="a few steps of each stage, for CI")
     parser.add_argument("--seed", type=int, default=FAMILY_SEED)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the shipped models were trained with 2)")

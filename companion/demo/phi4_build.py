@@ -1,5 +1,5 @@
 """The untrained `demo-phi4_multimodal`: Phi-4-multimodal's real architecture, shrunk, with
-the demo's language model carried over (trained by `python -m companion.demo.families --only
+the demo's tower layers, projector and language model carried over (trained by `python -m companion.demo.families --only
 demo-phi4_multimodal`; not shipped yet: its training takes hours on 2 cores).
 
 What is Phi-4's and stays so: the image processor (dynamic HD crops of 448 pixels and a
@@ -10,21 +10,27 @@ two-layer GELU projector, Phi's fused qkv and gate-up projections in the languag
 and the chat template `<|user|><|image|>question<|end|><|assistant|>`. The processor's
 token count is written for 448-pixel crops of 14-pixel patches (256 + 16 tokens for the
 global view), so those stay as they are, and a photo costs the language model at least
-545 tokens. What is shrunk: a 3-layer 64-wide tower, at most 4 crops (`dynamic_hd`), a
-1-block audio encoder that no test feeds, and the demo's 4-layer 160-wide language model,
-whose weights carry over exactly (q, k, v stacked into qkv; gate and up into gate-up;
-full rotary dimensions). The five special tokens Phi adds start as the demo's `<image>`
-row (the image token) or its end of text (the rest).
+545 tokens. What is shrunk: at most 4 crops (`dynamic_hd`), a 1-block audio encoder that
+no test feeds, the tower, the demo's shape (128 wide, 4 heads, 8 layers read at the last:
+4 gathering layers, then the demo's own 4 CLIP layers, phi4_gathering.py), with the demo's
+projector; and the demo's 4-layer 160-wide language model, whose weights carry over
+exactly (q, k, v stacked into qkv; gate and up into gate-up; full rotary dimensions). The
+five special tokens Phi adds start as the demo's `<image>` row (the image token) or its
+end of text (the rest).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from transformers import Phi4MultimodalConfig, Phi4MultimodalForCausalLM, PreTrainedTokenizerFast
 
+from companion.demo.phi4_gathering import GATHER_LAYERS, carry_tower, gathering_start
 from companion.models.llava import LlavaAdapter
 from companion.models.phi4_multimodal import Phi4MultimodalAdapter
 from companion.models.phi4_vision import Phi4VisionConfig
@@ -55,7 +61,7 @@ def tokenizer_from(demo: LlavaAdapter) -> PreTrainedTokenizerFast:
 
 
 def config(tok: PreTrainedTokenizerFast, demo: LlavaAdapter) -> Phi4MultimodalConfig:
-    text = demo.model.config.text_config
+    text, tower = demo.model.config.text_config, demo.model.config.vision_config
     return Phi4MultimodalConfig(
         vocab_size=len(tok), hidden_size=text.hidden_size, intermediate_size=text.intermediate_size,
         num_hidden_layers=text.num_hidden_layers, num_attention_heads=text.num_attention_heads,
@@ -64,9 +70,11 @@ def config(tok: PreTrainedTokenizerFast, demo: LlavaAdapter) -> Phi4MultimodalCo
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0},
         bos_token_id=tok.bos_token_id, eos_token_id=[tok.convert_tokens_to_ids("<|end|>"), tok.eos_token_id],
         pad_token_id=tok.pad_token_id,
-        vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=2,
-                           image_size=VISION.crop, patch_size=VISION.patch, crop_size=VISION.crop, feature_layer=-2,
-                           image_token_id=tok.convert_tokens_to_ids("<|image|>")),
+        vision_config=dict(hidden_size=tower.hidden_size, intermediate_size=tower.intermediate_size,
+                           num_hidden_layers=GATHER_LAYERS + tower.num_hidden_layers,
+                           num_attention_heads=tower.num_attention_heads, hidden_act=tower.hidden_act,
+                           layer_norm_eps=tower.layer_norm_eps, image_size=VISION.crop, patch_size=VISION.patch,
+                           crop_size=VISION.crop, feature_layer=-1, image_token_id=tok.convert_tokens_to_ids("<|image|>")),
         audio_config=dict(hidden_size=32, intermediate_size=32, num_blocks=1, num_attention_heads=1,
                           ext_pw_out_channel=32, depthwise_separable_out_channel=32, nemo_conv_channels=32,
                           audio_token_id=tok.convert_tokens_to_ids("<|audio|>")))
@@ -104,7 +112,8 @@ def smooth_start(module: torch.nn.Module, std: float = 0.02) -> None:
 
 
 def build(demo: LlavaAdapter, seed: int) -> Phi4MultimodalAdapter:
-    """The untrained model: a random tower and projector, the demo's language model."""
+    """The untrained model: the demo's language model, projector and tower layers, behind
+    gathering layers whose attention is built and the rest random."""
     torch.manual_seed(seed)
     tok = tokenizer_from(demo)
     model = Phi4MultimodalForCausalLM(config(tok, demo))
@@ -122,7 +131,10 @@ def build(demo: LlavaAdapter, seed: int) -> Phi4MultimodalAdapter:
     model.generation_config.eos_token_id = model.config.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.bos_token_id = tok.bos_token_id
-    return Phi4MultimodalAdapter(NAME, model, tok, VISION, torch.device("cpu"), torch.float32, template=TEMPLATE)
+    adapter = Phi4MultimodalAdapter(NAME, model, tok, VISION, torch.device("cpu"), torch.float32, template=TEMPLATE)
+    carry_tower(adapter, demo)
+    gathering_start(adapter)
+    return adapter
 
 
 def crop_grid(adapter: Phi4MultimodalAdapter, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -161,6 +173,45 @@ def distill_view(seen: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     whole = seen[:, g * (g + 1) + 1:].reshape(b, g, g + 1, width)[:, :, :g]
     spreads = spread(target).reshape(b, g, g, width)
     return torch.stack([rows, whole], 1).reshape(b, -1, width), torch.stack([spreads, spreads], 1).reshape(b, -1, width)
+
+
+def _digest(*tensors: torch.Tensor | None) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for tensor in tensors:
+        if tensor is not None:
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.digest()
+
+
+@contextmanager
+def remembered_features(adapter: Phi4MultimodalAdapter) -> Iterator[dict]:
+    """While the tower is frozen (the language stages), each distinct crop's pooled tower
+    features are computed once and then remembered: a scene comes back about four times in
+    those stages, and its crop and global view (one picture for a square scene) are one
+    entry, so the tower runs about an eighth as often. The features are what the frozen
+    tower gives (tests/demo/test_phi4_build.py); gradients still reach the projector and
+    the language model. Yields the memory (crop bytes' digest -> features)."""
+    embed = adapter.model.model.embed_tokens_extend.image_embed
+    original = embed.get_img_features
+    memory: dict[bytes, torch.Tensor] = {}
+
+    def get_img_features(img_embeds: torch.Tensor, attention_mask=None) -> torch.Tensor:
+        masks = [None] * len(img_embeds) if attention_mask is None else attention_mask
+        keys = [_digest(crop, mask) for crop, mask in zip(img_embeds, masks)]
+        missing = [i for i, key in enumerate(keys) if key not in memory]
+        firsts = list({keys[i]: i for i in reversed(missing)}.values())
+        if firsts:
+            with torch.no_grad():
+                mask = None if attention_mask is None else attention_mask[firsts]
+                for i, features in zip(firsts, original(img_embeds[firsts], attention_mask=mask)):
+                    memory[keys[i]] = features
+        return torch.stack([memory[key] for key in keys])
+
+    embed.get_img_features = get_img_features
+    try:
+        yield memory
+    finally:
+        del embed.get_img_features  # the class's own again
 
 
 def save(adapter: Phi4MultimodalAdapter, out_dir: Path) -> None:

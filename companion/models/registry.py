@@ -30,7 +30,7 @@ DEMO = "demo"
 #: the zoo: test variants of the demo that differ where real models differ (companion/demo/zoo.py)
 ZOO = ("zoo-chatml", "zoo-siglip", "zoo-unigram-privacy")
 #: the demo in the other families the engine supports (companion/demo/families.py)
-FAMILY_DEMOS = ("demo-qwen2_5_vl", "demo-instructblip")
+FAMILY_DEMOS = ("demo-qwen2_5_vl", "demo-instructblip", "demo-phi4_multimodal")
 #: the models shipped in the package, by name
 SHIPPED = {DEMO: DEMO_MODEL_DIR, "demo-face": FACE_MODEL_DIR, **{name: ZOO_DIR / name for name in ZOO},
            **{name: FAMILIES_DIR / name for name in FAMILY_DEMOS}}

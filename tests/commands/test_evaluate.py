@@ -96,5 +96,6 @@ def test_transfer_table_and_its_usage_errors(photos, capsys):
     assert code == 0
     assert "after: none" in out and "after: site:generic" in out
     header = next(line for line in out.splitlines() if line.strip().startswith("protected with"))
-    assert [c.strip() for c in header.split("|")[1:]] == ["demo", "demo-qwen2_5_vl", "demo-instructblip"]
-    assert sum(line.strip().startswith(("clean", "demo", "all 3")) for line in out.splitlines()) == 2 * 5
+    assert [c.strip() for c in header.split("|")[1:]] == ["demo", "demo-qwen2_5_vl", "demo-instructblip",
+                                                         "demo-phi4_multimodal"]
+    assert sum(line.strip().startswith(("clean", "demo", "all 4")) for line in out.splitlines()) == 2 * 6

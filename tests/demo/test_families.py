@@ -25,7 +25,8 @@ from companion.models.registry import FAMILY_DEMOS, load_adapter, locate
 from tests.conftest import natural_photo
 
 ARCHITECTURES = {"demo-qwen2_5_vl": ("qwen2_5_vl", "Qwen2_5_VLForConditionalGeneration"),
-                 "demo-instructblip": ("instructblip", "InstructBlipForConditionalGeneration")}
+                 "demo-instructblip": ("instructblip", "InstructBlipForConditionalGeneration"),
+                 "demo-phi4_multimodal": ("phi4_multimodal", "Phi4MultimodalForCausalLM")}
 
 
 @pytest.fixture(scope="module", params=FAMILY_DEMOS)

@@ -91,11 +91,13 @@ def test_every_shipped_model_names_its_family():
     assert families["demo"] == "llava"
     assert families["demo-qwen2_5_vl"] == "qwen2_5_vl"
     assert families["demo-instructblip"] == "instructblip"
+    assert families["demo-phi4_multimodal"] == "phi4_multimodal"
 
 
 def test_presets_expand_to_their_models_each_once():
-    assert registry.expand(["demo-families"]) == ["demo", "demo-qwen2_5_vl", "demo-instructblip"]
-    assert registry.expand(["demo", "demo-families"]) == ["demo", "demo-qwen2_5_vl", "demo-instructblip"]
+    four = ["demo", "demo-qwen2_5_vl", "demo-instructblip", "demo-phi4_multimodal"]
+    assert registry.expand(["demo-families"]) == four
+    assert registry.expand(["demo", "demo-families"]) == four
     assert registry.expand(["strong"])[1] == "Qwen/Qwen2.5-VL-7B-Instruct"
     mine = {"mine": ["demo-face", "demo"], "fast": ["demo"]}  # the config's add to and override the built-in
     assert registry.expand(["mine", "fast"], mine) == ["demo-face", "demo"]
