@@ -92,7 +92,7 @@ def gathering_start(adapter: Phi4MultimodalAdapter) -> None:
     nb, n_place = block.shape[1], place.shape[1]
     n = nb + n_place + 1
     code = CODE_SCALE * torch.cat([block, place, torch.ones(side * side, 1)], 1)
-    start = width - 2 * n  # the codes, then their negatives, fill the last 2n dimensions
+    start = _code_start(adapter)  # the codes, then their negatives, fill the last 2n dimensions
     if head_dim < n or start < 0:
         raise ValueError(f"a tower {width} wide with {heads} heads has no room for codes of {n}")
     with torch.no_grad():

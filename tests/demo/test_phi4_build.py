@@ -1,5 +1,6 @@
 """The untrained Phi-4 model's distillation view: which of its image tokens learn which of
-the demo's (the layouts differ: 545 tokens with separators against an 8 x 8 grid)."""
+the demo's (the layouts differ: 545 tokens with separators against an 8 x 8 grid); and the
+remembered tower features its answer stages train with."""
 
 from __future__ import annotations
 
@@ -63,3 +64,28 @@ def test_spread_gives_each_demo_token_to_the_2x2_phi_tokens_over_it():
     target = torch.arange(64, dtype=torch.float).reshape(1, 64, 1)
     out = spread(target)[0, :, 0].reshape(16, 16)
     assert out[5, 7] == 8 * 2 + 3 and out[4, 6] == out[5, 7] and out[15, 15] == 63
+
+
+def test_remembered_features_are_the_towers_and_run_it_once_a_square_scene(student):
+    from companion.demo.phi4_build import remembered_features
+
+    scenes = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(9))
+    pixels = student.pixel_values(scenes)
+    batch = student.encode([("What is written here?", "Nothing."), ("Who is this?", "A person.")])
+    embed = student.model.model.embed_tokens_extend.image_embed
+    proj = embed.img_projection_up.weight
+    proj.requires_grad_(True)
+    try:
+        plain = student.model(**student.model_inputs(pixels, batch)).loss
+        (grad,) = torch.autograd.grad(plain, proj)
+        with remembered_features(student) as memory:
+            first = student.model(**student.model_inputs(pixels, batch)).loss
+            assert len(memory) == 2  # the crop and the global view of each scene: one entry
+            again = student.model(**student.model_inputs(pixels, batch)).loss
+            (remembered,) = torch.autograd.grad(again, proj)
+            assert len(memory) == 2
+        assert "get_img_features" not in vars(embed)  # the model's own path once more
+    finally:
+        proj.requires_grad_(False)
+    assert first.item() == pytest.approx(plain.item(), rel=1e-5) and again.item() == pytest.approx(plain.item(), rel=1e-5)
+    assert torch.allclose(remembered, grad, rtol=1e-4, atol=1e-7)
