@@ -62,6 +62,19 @@ log = logging.getLogger(__name__)
 
 #: Under a PSNR floor, a step moves no pixel by more than this many step sizes.
 STEP_CLIP = 3.0
+#: A check asks this many of its questions first and the rest only if all of these refuse.
+FIRST_ASKED = 4
+
+
+def free_to_move_(grad: torch.Tensor, adv: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """`grad` with zeros (in place) where a descent step would push `adv` past its bound.
+
+    Such a pixel is clamped back at once, so under the PSNR floor its share of the step's
+    energy would be lost; without it the step (scaled to a root-mean-square of 1) goes to
+    the pixels still free to move. Measured on `coffee` for instagram with the tiny Phi-4
+    (40 steps): the saved file refused 0.23 of held-out questions after the site without
+    it, 1.00 with it."""
+    return grad.masked_fill_(((adv >= high) & (grad < 0)) | ((adv <= low) & (grad > 0)), 0)
 
 
 def unit_rms_(grad: torch.Tensor) -> torch.Tensor:
@@ -224,13 +237,20 @@ class ImageProtector:
 
     @torch.no_grad()
     def refuses(self, image: torch.Tensor, questions: Sequence[str]) -> bool:
-        """Whether every adapter refuses every question about `image` (greedy answers)."""
+        """Whether every adapter refuses every question about `image` (greedy answers).
+
+        The first FIRST_ASKED questions are asked alone, the rest only if they all refuse:
+        most checks come before the photo is protected and fail on those, at a quarter of
+        the cost (a model whose loss is below `check_loss` from the start, as the tiny
+        Phi-4's is, is checked every other step)."""
+        rounds = [questions[:FIRST_ASKED], questions[FIRST_ASKED:]]
         for adapter in self.adapters:
             with adapter.resident():
                 pixels = adapter.pixel_values(image.to(adapter.device))
-                answers = adapter.generate_from_pixels(pixels, questions, max_new_tokens=self.config.check_tokens)
-            if not all(is_refusal(a) for a in answers):
-                return False
+                for asked in filter(None, rounds):
+                    answers = adapter.generate_from_pixels(pixels, asked, max_new_tokens=self.config.check_tokens)
+                    if not all(is_refusal(a) for a in answers):
+                        return False
         return True
 
     def perturb(
@@ -239,17 +259,20 @@ class ImageProtector:
         progress: Callable[[StepInfo], None] | None = None,
         cancel: Callable[[], bool] | None = None,
         start: torch.Tensor | None = None,
-        max_steps: int | None = None,
+        first_step: int = 0,
     ) -> AttackResult:
         """Protect `image`, a (1, 3, H, W) tensor in [0, 1] already on the 8-bit grid.
 
         Returns the protected image on the 8-bit grid. Stops early once the loss is low and
         a greedy check on the quantised image refuses every check question; `cancel` is
         polled between steps. `start` continues from an earlier result (projected back
-        into the bounds); `max_steps` caps this call below `config.steps`.
+        into the bounds) after `first_step` steps were taken: the step sizes go on along
+        their schedule from there (a continuation that began again at the first, largest
+        steps would undo the fine ones that came before) and the draws of questions and
+        views are new ones; at most `config.steps - first_step` steps are taken.
         """
         cfg = self.config
-        rng = random.Random(cfg.seed)
+        rng = random.Random(cfg.seed if first_step == 0 else f"{cfg.seed}:{first_step}")
         x = image.detach()
         # The adversarial image itself is the variable (delta = adv - x), which saves a
         # full-size addition per step; its bounds are each pixel's budget (at most eps)
@@ -267,7 +290,7 @@ class ImageProtector:
         step = 0
         succeeded = False
         confirm_at: int | None = None  # the step of the settling check, once a check has passed
-        total = cfg.steps if max_steps is None else min(cfg.steps, max_steps)
+        total = cfg.steps - first_step
         targets = self._targets(x, random.Random(cfg.seed + 2))
         if start is None:  # a continuation keeps measuring progress from the photo's first step
             self.first_losses = None
@@ -284,7 +307,12 @@ class ImageProtector:
             loss, grad = self._gradient(view, adv, pairs, keep_graph=whole)
             grad_whole = self._gradient(padded(view), adv, pairs)[1] if whole else None
             with torch.no_grad():  # in place: at 12 MP every full-size temporary costs
-                adv.add_(step_direction(grad, grad_whole, unseen, normalise), alpha=-cfg.step_size(step - 1))
+                if max_norm is not None:
+                    free_to_move_(grad, adv, low, high)
+                    if grad_whole is not None:
+                        free_to_move_(grad_whole, adv, low, high)
+                adv.add_(step_direction(grad, grad_whole, unseen, normalise),
+                         alpha=-cfg.step_size(first_step + step - 1))
                 torch.clamp(adv, low, high, out=adv)
                 if max_norm is not None:
                     norm = torch.dist(adv, x).item()

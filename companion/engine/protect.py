@@ -121,7 +121,7 @@ class Engine:
         adv, steps, succeeded = None, 0, False
         while steps < opts.steps:
             phase("attacking")
-            result = protector.perturb(x, progress, cancel, start=adv, max_steps=opts.steps - steps)
+            result = protector.perturb(x, progress, cancel, start=adv, first_step=steps)
             if result.cancelled:
                 raise ProtectError("cancelled", "protection was cancelled")
             steps += result.steps

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from companion.engine.attack import AttackConfig, ImageProtector
+from companion.engine.attack import FIRST_ASKED, AttackConfig, ImageProtector, free_to_move_
 from companion.engine.framing import STRIP_BOUND, unseen_pixels
 from companion.engine.imageio import to_tensor
 from tests.conftest import natural_photo
@@ -159,3 +159,55 @@ def test_targets_are_fitted_once_per_model_or_fixed_when_asked(face_adapter):
     fixed = ImageProtector([face_adapter], AttackConfig(steps=2, check_every=1000, adapt_targets=False))
     fixed.perturb(photo())
     assert fixed.choices is None
+
+
+def test_a_continuation_goes_on_along_the_step_schedule(demo_adapter):
+    # sign steps of 4, 2.5 and 1/255 over three steps: continuing after two takes only the
+    # last, smallest one, not the first, largest, again
+    cfg = AttackConfig(eps=16 / 255, alpha=4 / 255, alpha_min=1 / 255, steps=3, check_every=1000, min_psnr=None,
+                       shaped_budget=False, whole_frame=False)
+    x = photo()
+    fresh = ImageProtector([demo_adapter], cfg).perturb(x)
+    assert fresh.steps == 3 and (fresh.image - x).abs().max() > 3.5 / 255
+    later = ImageProtector([demo_adapter], cfg).perturb(x, start=x, first_step=2)
+    assert later.steps == 1 and (later.image - x).abs().max() <= 1 / 255 + 1e-6
+
+
+def test_a_pixel_pinned_at_its_bound_takes_no_share_of_the_step():
+    adv = torch.tensor([0.5, 0.6, 0.4, 0.5, 0.6])
+    low, high = torch.full_like(adv, 0.4), torch.full_like(adv, 0.6)
+    # descent moves each pixel against its gradient: the second (at the top, pushed up) and
+    # the third (at the bottom, pushed down) cannot move; pulled back inside, they can
+    grad = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0])
+    assert free_to_move_(grad, adv, low, high).tolist() == [1.0, 0.0, 0.0, -1.0, 1.0]
+
+
+class _Answers:
+    """A stand-in adapter whose greedy answers are scripted per question, counting the asked."""
+
+    name, device = "scripted", "cpu"
+
+    def __init__(self, refused: set[str]) -> None:
+        self.refused, self.asked = refused, 0
+
+    def resident(self):
+        import contextlib
+        return contextlib.nullcontext()
+
+    def pixel_values(self, image):
+        return image
+
+    def generate_from_pixels(self, pixels, questions, max_new_tokens=24):
+        self.asked += len(questions)
+        return ["I'm sorry, I can't help with that." if q in self.refused else "A cup of coffee." for q in questions]
+
+
+def test_a_check_refuses_only_when_every_question_is_refused_and_stops_at_the_first_round_that_is_not():
+    questions = [f"question {i}?" for i in range(16)]
+    image = torch.zeros(1, 3, 8, 8)
+    everything = _Answers(set(questions))
+    assert ImageProtector([everything]).refuses(image, questions) and everything.asked == 16
+    late = _Answers(set(questions[:-1]))  # the last question of the second round is answered
+    assert not ImageProtector([late]).refuses(image, questions) and late.asked == 16
+    early = _Answers(set(questions[1:]))  # answered in the first round: the rest are not asked
+    assert not ImageProtector([early]).refuses(image, questions) and early.asked == FIRST_ASKED
