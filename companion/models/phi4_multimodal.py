@@ -13,7 +13,8 @@ merged into the language model's weights when it is loaded (lora.py).
 The attack's loss runs the vision tower once per step for all the questions (the crops of
 a 12 MP photo are 37 of 1024 patches each) and hands the language model its input
 embeddings with the image's in place; the image's embeddings are the model's own
-(`Phi4MultimodalImageEmbedding`, asked with only image tokens).
+(`Phi4MultimodalImageEmbedding`, asked with only image tokens). Greedy answers do the same:
+the tower runs once for all the questions asked about one image.
 
 The receipt (`answer`) goes through the real `Phi4MultimodalImageProcessor` where it can be
 built. It needs torchvision, which the CPU build of torch this project pins has no
@@ -155,14 +156,19 @@ class Phi4MultimodalAdapter(TemplatedPrompts, Adapter):
             raise ValueError(f"{self.name}'s chat template does not place one {self.image_token} for an image")
         return text
 
+    def _with_image(self, input_ids: torch.Tensor, seen: Crops) -> torch.Tensor:
+        """The input embeddings of every row of `input_ids`, each row's image tokens
+        replaced by the one image's embeddings: the vision tower runs once for all rows."""
+        features = self._embedded(seen)[0]
+        embeds = self.model.get_input_embeddings()(input_ids)
+        where = (input_ids == self.image_id).unsqueeze(-1)
+        return embeds.masked_scatter(where, features.expand(len(input_ids), -1, -1).to(embeds.dtype))
+
     def loss(self, pixel_values: torch.Tensor, batch: TokenBatch) -> torch.Tensor:
         """The batch's loss about one image, the vision tower run once for all the questions."""
         seen = self._crops(pixel_values)
-        features = self._embedded(seen)[0]
         batch = with_repeated_token(batch, self.image_id, seen.tokens)
-        embeds = self.model.get_input_embeddings()(batch.input_ids)
-        where = (batch.input_ids == self.image_id).unsqueeze(-1)
-        embeds = embeds.masked_scatter(where, features.expand(len(batch), -1, -1).to(embeds.dtype))
+        embeds = self._with_image(batch.input_ids, seen)
         return self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, labels=batch.labels).loss.float()
 
     # -- answers ----------------------------------------------------------------------
@@ -170,11 +176,7 @@ class Phi4MultimodalAdapter(TemplatedPrompts, Adapter):
     def generate_from_pixels(
         self, pixel_values: torch.Tensor, questions: Sequence[str], max_new_tokens: int = 24
     ) -> list[str]:
-        seen = self._crops(pixel_values.to(self.dtype))
-        ids, mask = self.image_prompts(questions, self.image_id, seen.tokens)
-        n = len(questions)
-        return self._generate(ids, mask, seen.pixel_values.expand(n, -1, -1, -1, -1), seen.sizes[:1].expand(n, 2),
-                              seen.attention_mask[:1].expand(n, -1, -1, -1), max_new_tokens)
+        return self._generate(questions, self._crops(pixel_values.to(self.dtype)), max_new_tokens)
 
     @torch.no_grad()
     def answer(self, image: Image.Image, questions: Sequence[str], max_new_tokens: int = 24) -> list[str]:
@@ -182,20 +184,19 @@ class Phi4MultimodalAdapter(TemplatedPrompts, Adapter):
         if self.image_processor is None:
             return self.generate_from_pixels(self.pixel_values(to_tensor(image, self.device)), questions, max_new_tokens)
         inputs = self.image_processor(images=[image], return_tensors="pt")
-        ids, mask = self.image_prompts(questions, self.image_id, int(inputs["num_img_tokens"][0]))
-        n = len(questions)
-        return self._generate(ids, mask, inputs["image_pixel_values"].to(self.device, self.dtype).expand(n, -1, -1, -1, -1),
-                              inputs["image_sizes"].to(self.device).expand(n, 2),
-                              inputs["image_attention_mask"].to(self.device).expand(n, -1, -1, -1), max_new_tokens)
+        seen = Crops(inputs["image_pixel_values"].to(self.device, self.dtype), inputs["image_attention_mask"].to(self.device),
+                     inputs["image_sizes"].to(self.device), int(inputs["num_img_tokens"][0]))
+        return self._generate(questions, seen, max_new_tokens)
 
-    def _generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pixels: torch.Tensor,
-                  sizes: torch.Tensor, masks: torch.Tensor, max_new_tokens: int) -> list[str]:
+    def _generate(self, questions: Sequence[str], seen: Crops, max_new_tokens: int) -> list[str]:
+        """Greedy answers about the one image `seen`, whose embeddings are computed once and
+        put in every question's prompt (handing the model the crops once per question ran
+        the vision tower as many times: most of the cost of the attack's checks)."""
+        input_ids, attention_mask = self.image_prompts(questions, self.image_id, seen.tokens)
         out = self.model.generate(
             input_ids=input_ids,
+            inputs_embeds=self._with_image(input_ids, seen),
             attention_mask=attention_mask,
-            image_pixel_values=pixels,
-            image_sizes=sizes,
-            image_attention_mask=masks,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=self._text_pad,

@@ -70,6 +70,27 @@ def test_the_one_tower_loss_equals_the_models_loss_on_its_own_inputs(phi4):
     assert phi4.loss(pixels, batch).item() == pytest.approx(forward.item(), rel=1e-5)
 
 
+def test_answers_run_the_tower_once_and_equal_the_models_own_generation(phi4):
+    pixels = phi4.pixel_values(to_tensor(natural_photo("coffee", (300, 200))))
+    questions = ["Who is this?", "Where was this taken?", "What is on the table?"]
+    read = []  # the crops the tower reads, over all its calls
+    hook = phi4.vision_tower.register_forward_hook(lambda module, args, kwargs, out: read.append(len(out[0])),
+                                                   with_kwargs=True)
+    try:
+        answers = phi4.generate_from_pixels(pixels, questions, max_new_tokens=8)
+    finally:
+        hook.remove()
+    seen = crops(pixels, phi4.vision)
+    assert sum(read) == seen.pixel_values.shape[1]  # one image's global view and crops, not one set per question
+    ids, mask = phi4.image_prompts(questions, phi4.image_id, seen.tokens)
+    n = len(questions)
+    out = phi4.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False,
+                              pad_token_id=phi4._text_pad, image_pixel_values=seen.pixel_values.expand(n, -1, -1, -1, -1),
+                              image_sizes=seen.sizes.expand(n, 2), image_attention_mask=seen.attention_mask.expand(n, -1, -1, -1))
+    own = [t.strip() for t in phi4.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)]
+    assert answers == own
+
+
 def test_the_gradient_reaches_every_pixel(phi4):
     x = to_tensor(natural_photo("astronaut", (300, 200))).requires_grad_(True)
     loss = phi4.loss(phi4.pixel_values(x), phi4.encode([("Who is this?", REFUSALS[0])]))
