@@ -10,7 +10,8 @@ re-encodings and small rescales) and without it. Each protected file, and the cl
 then goes through a real Pillow pipeline: the profile's resize, then JPEG at --quality
 (4:2:0), and the demo model answers the held-out questions. Prints one row per photo and,
 per profile, the mean refusal rates side by side. With several --model, one perturbation is
-made against all of them and each photo's figure is its worst model's. --robust-only skips
+made against all of them and each photo's figure is its worst model's (each model's own
+figure follows at the end of its row, in the order the models were named). --robust-only skips
 the plain protection (its column shows "-"), halving the run.
 """
 
@@ -84,7 +85,8 @@ def main() -> None:
             rows.append((clean, p, r, robust.seconds, robust.steps))
             print(f"{photo:>20} | {image.width:>4}x{image.height:<4} | {robust.size[0]:>4}x{robust.size[1]:<4} | "
                   f"{clean:5.2f} | {plain_cells} | {r:6.2f} | {robust.steps:5d} | {robust.seconds:6.1f} | "
-                  f"{robust.receipt.linf:4d} | {robust.receipt.psnr:5.1f}", flush=True)
+                  f"{robust.receipt.linf:4d} | {robust.receipt.psnr:5.1f}"
+                  + ("" if len(each) == 1 else " | " + " ".join(f"{v:.2f}" for v in each)), flush=True)
         clean, plain, robust, seconds, steps = zip(*rows)
         if len(engine.adapters) > 1:
             print("mean refusal of each model on the robust files: " + ", ".join(
