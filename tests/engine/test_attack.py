@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -191,7 +192,6 @@ class _Answers:
         self.refused, self.asked = refused, 0
 
     def resident(self):
-        import contextlib
         return contextlib.nullcontext()
 
     def pixel_values(self, image):
