@@ -45,6 +45,20 @@ class TokenBatch:
         return self.input_ids.shape[0]
 
 
+def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The mean cross-entropy of the labelled tokens under `logits` (B, T', V) of a causal
+    LM, whose last `labels.shape[1]` positions are the labelled sequence (a family may put
+    tokens of its own before it, as InstructBLIP's queries): the model's own loss, with
+    only the answer positions taken to float32. The model's loss upcasts the logits of
+    every position, image tokens included, and keeps them for the backward pass: for a
+    real Qwen2.5-VL or Phi-4 (vocabularies of 152k and 200k) reading a 1080 px photo with
+    three questions, gigabytes of float32 for the few dozen answer tokens that matter."""
+    logits = logits[:, -labels.shape[1]:][:, :-1]
+    targets = labels[:, 1:].to(logits.device)
+    mask = targets != -100
+    return torch.nn.functional.cross_entropy(logits[mask].float(), targets[mask])
+
+
 def right_padded(rows: Sequence[tuple[list[int], list[int]]], pad: int, device: torch.device) -> TokenBatch:
     """(prompt ids, answer ids) rows as one right-padded batch, labelled on the answers only."""
     length = max(len(p) + len(a) for p, a in rows)
@@ -111,7 +125,9 @@ class Adapter(ABC):
         """Mean teacher-forced cross-entropy of the batch's answers given one image (the
         image repeated for each row; a family whose tower can run once overrides this)."""
         pv = pixel_values.expand(len(batch), *pixel_values.shape[1:])
-        return self.model(**self.model_inputs(pv, batch)).loss.float()
+        inputs = self.model_inputs(pv, batch)
+        del inputs["labels"]  # the model's own loss would upcast every position's logits (answer_loss)
+        return answer_loss(self.model(**inputs).logits, batch.labels)
 
     def model_inputs(self, pixel_values: torch.Tensor, batch: TokenBatch) -> dict[str, torch.Tensor]:
         """The keyword arguments of `self.model`'s forward for `batch`, row i about image i of

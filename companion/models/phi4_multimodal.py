@@ -35,7 +35,8 @@ from transformers import AutoTokenizer, Phi4MultimodalForCausalLM
 
 from companion.engine.errors import ProtectError
 from companion.engine.imageio import to_tensor
-from companion.models.base import Adapter, TemplatedPrompts, TokenBatch, with_repeated_token
+from companion.models.base import (Adapter, TemplatedPrompts, TokenBatch, answer_loss,
+                                    with_repeated_token)
 from companion.models.lora import merge_lora
 from companion.models.phi4_vision import Crops, Phi4VisionConfig, crops, hd_pixels
 
@@ -169,7 +170,8 @@ class Phi4MultimodalAdapter(TemplatedPrompts, Adapter):
         seen = self._crops(pixel_values)
         batch = with_repeated_token(batch, self.image_id, seen.tokens)
         embeds = self._with_image(batch.input_ids, seen)
-        return self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, labels=batch.labels).loss.float()
+        logits = self.model(inputs_embeds=embeds, attention_mask=batch.attention_mask).logits
+        return answer_loss(logits, batch.labels)
 
     # -- answers ----------------------------------------------------------------------
     @torch.no_grad()

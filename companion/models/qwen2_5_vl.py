@@ -31,7 +31,8 @@ from PIL import Image
 from transformers import AutoImageProcessor, AutoTokenizer
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from companion.models.base import Adapter, TemplatedPrompts, TokenBatch, left_padded, with_repeated_token
+from companion.models.base import (Adapter, TemplatedPrompts, TokenBatch, answer_loss, left_padded,
+                                    with_repeated_token)
 from companion.models.qwen_vision import QwenVisionConfig, normalised, patches
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,9 @@ class QwenVLAdapter(TemplatedPrompts, Adapter):
         (features,) = self.model.model.get_image_features(flat, grid).pooler_output
         batch = self.with_image_tokens(batch, self.image_tokens(pixel_values))
         seen = BaseModelOutputWithPooling(pooler_output=(features,) * len(batch))
-        return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels,
-                          image_grid_thw=grid.expand(len(batch), -1), mm_encoder_outputs={"image": seen}).loss.float()
+        logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                            image_grid_thw=grid.expand(len(batch), -1), mm_encoder_outputs={"image": seen}).logits
+        return answer_loss(logits, batch.labels)
 
     # -- answers ----------------------------------------------------------------------
     @torch.no_grad()
