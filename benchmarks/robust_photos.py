@@ -1,7 +1,7 @@
 """Issue 3's acceptance run: protection that survives the site, robust vs plain.
 
     python benchmarks/robust_photos.py [--site facebook --site instagram --site x] [--quality 75] [--quick]
-                                       [--model NAME ...] [--robust-only]
+                                       [--model NAME ...] [--robust-only] [--start K]
 
 For each site profile and each photo of benchmarks/protect_photos.py (21 natural photos,
 172 px to 12 MP, PNG and JPEG), the photo is protected twice with the profile (output at
@@ -12,7 +12,8 @@ then goes through a real Pillow pipeline: the profile's resize, then JPEG at --q
 per profile, the mean refusal rates side by side. With several --model, one perturbation is
 made against all of them and each photo's figure is its worst model's (each model's own
 figure follows at the end of its row, in the order the models were named). --robust-only skips
-the plain protection (its column shows "-"), halving the run.
+the plain protection (its column shows "-"), halving the run. --start K begins at the K-th
+photo (from 0), to go on with a run that was cut short; its means are over the photos run.
 """
 
 from __future__ import annotations
@@ -53,10 +54,13 @@ def main() -> None:
     parser.add_argument("--quality", type=int, default=75, help="JPEG quality of the simulated upload")
     parser.add_argument("--quick", action="store_true", help="8 photos up to 1200 px")
     parser.add_argument("--robust-only", action="store_true", help="skip the plain protection")
+    parser.add_argument("--start", type=int, default=0, help="begin at this photo (from 0): go on with a cut run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     engine = Engine([load_adapter(m, args.device) for m in args.model or ["demo"]])
-    cases = QUICK if args.quick else CASES
+    cases = (QUICK if args.quick else CASES)[args.start:]
+    if not cases:
+        parser.error(f"--start {args.start}: there are only {len(QUICK if args.quick else CASES)} photos")
     summary = []
     for name in args.site or ["facebook", "instagram", "x"]:
         site = get_site(name)
