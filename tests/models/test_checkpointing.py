@@ -8,6 +8,7 @@ import torch
 from benchmarks.photos import natural_photo
 from companion.models import registry
 from companion.models.checkpointing import checkpoint_layers
+from tests.models.test_base import saved_bytes
 
 PAIRS = [("Who is this?", "I'm sorry, I can't help with that request."), ("Where was this taken?", "In Paris.")]
 
@@ -25,18 +26,11 @@ def fresh(name: str):
 
 def gradient_and_saved_bytes(adapter, image: torch.Tensor) -> tuple[torch.Tensor, float, int]:
     """The loss's gradient with respect to the photo, the loss, and the bytes autograd kept for the backward pass."""
-    saved = []
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        saved.append(t.numel() * t.element_size())
-        return t
-
     x = image.clone().requires_grad_(True)
     batch = adapter.encode(PAIRS)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = adapter.loss(adapter.pixel_values(x), batch)
+    loss, held = saved_bytes(lambda: adapter.loss(adapter.pixel_values(x), batch))
     loss.backward()
-    return x.grad, loss.item(), sum(saved)
+    return x.grad, loss.item(), held
 
 
 @pytest.mark.parametrize("name", ["demo", "demo-qwen2_5_vl", "demo-instructblip", "demo-phi4_multimodal"])
