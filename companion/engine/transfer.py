@@ -57,10 +57,15 @@ class TransferReport:
         return sum(rates) / len(rates)
 
     def to_dict(self) -> dict:
+        """The means (`refusal`) and, in the order of `photos`, each photo's rate (`per_photo`):
+        a mean short of 1 says how much is left unprotected, the per-photo rates say where."""
         return {"models": self.models, "distortions": self.distortions, "settings": self.settings,
                 "photos": self.photos, "failed": self.failed,
                 "refusal": {label: {d: {m: round(self.mean(label, d, m), 4) for m in self.models} for d in by_d}
-                            for label, by_d in self.rows.items()}}
+                            for label, by_d in self.rows.items()},
+                "per_photo": {label: {d: {m: [round(r, 4) for r in by_m[m]] for m in self.models}
+                                      for d, by_m in by_d.items()}
+                              for label, by_d in self.rows.items()}}
 
 
 def transfer(adapters: Sequence[Adapter], items: Sequence[EvalItem], options: ProtectOptions,
