@@ -57,9 +57,10 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=0, help="begin at this photo (from 0): go on with a cut run")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    cases = (QUICK if args.quick else CASES)[args.start:]
+    photos = QUICK if args.quick else CASES
+    cases = photos[args.start:]
     if not cases:
-        parser.error(f"--start {args.start}: there are only {len(QUICK if args.quick else CASES)} photos")
+        parser.error(f"--start {args.start}: there are only {len(photos)} photos")
     engine = Engine([load_adapter(m, args.device) for m in args.model or ["demo"]])
     summary = []
     for name in args.site or ["facebook", "instagram", "x"]:

@@ -49,8 +49,7 @@ def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The mean cross-entropy of the labelled tokens under `logits` (B, T', V) of a causal
     LM, whose last `labels.shape[1]` positions are the labelled sequence (a family may put
     tokens of its own before it, as InstructBLIP did its queries in older transformers):
-    the model's own loss, with
-    only the answer positions taken to float32. The model's loss upcasts the logits of
+    the model's own loss, with only the answer positions taken to float32. The model's loss upcasts the logits of
     every position, image tokens included, and keeps them for the backward pass: for a
     real Qwen2.5-VL or Phi-4 (vocabularies of 152k and 200k) reading a 1080 px photo with
     three questions, gigabytes of float32 for the few dozen answer tokens that matter."""
