@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from companion.engine.attack import FIRST_ASKED, AttackConfig, ImageProtector, free_to_move_
+from companion.engine.attack import FIRST_ASKED, MARGIN_KEPT, AttackConfig, CodecMargin, ImageProtector, free_to_move_
 from companion.engine.framing import STRIP_BOUND, unseen_pixels
 from companion.engine.imageio import to_tensor
 from tests.conftest import natural_photo
@@ -69,6 +69,38 @@ def test_codec_is_in_the_loop(demo_adapter):
 
     ImageProtector([demo_adapter], AttackConfig(steps=3, check_every=1000), codec=codec).perturb(photo())
     assert len(seen) == 3
+
+
+def test_the_file_the_codec_writes_stays_within_eps_of_the_photo(demo_adapter):
+    """A codec that brightens every pixel by 2/255 (as JPEG's error does at saturated colours)
+    takes each pixel the attack leaves at +eps beyond it. The bounds learn the excess, so what
+    the loop optimises is nearly what the file can hold and the writer has little to undo:
+    a pixel overshoots only by a grey level, as its fading margin lets it back out."""
+    x = photo()
+
+    def brighter(image):
+        return (torch.round(image * 255) + 2).clamp(0, 255) / 255
+
+    config = AttackConfig(eps=4 / 255, alpha=2 / 255, steps=20, check_every=1000, min_psnr=None)
+    written = (brighter(ImageProtector([demo_adapter], config, codec=brighter).perturb(x).image) - x) * 255
+    assert written.max().item() <= 5 + 1e-4 and (written > 4.5).float().mean() < 0.03
+    assert (written > 3.5).float().mean() > 0.3  # the pixels pushed up still reach the bound in the file
+    blind = (brighter(ImageProtector([demo_adapter], config).perturb(x).image) - x) * 255
+    assert (blind > 4.5).float().mean() > 0.2  # without the codec in the loop a quarter of the file overshoots
+
+
+def test_a_codec_margin_grows_by_the_excess_fades_without_it_and_never_passes_the_photo():
+    x = torch.full((1, 3, 1, 5), 0.5)
+    bound = torch.full((1, 1, 1, 5), 8 / 255)
+    margin = CodecMargin(x, bound, 8 / 255)
+    low, high = x - bound, x + bound
+    # the file overshoots the top by 3/255, the bottom by 2/255, is within eps, and overshoots by more than eps
+    written = x + torch.tensor([11.0, -10, 5, 0, 20]).view(1, 1, 1, 5) / 255
+    margin.fit_(low, high, written)
+    assert torch.round((high - x)[0, 0, 0] * 255).tolist() == [5, 8, 8, 8, 0]
+    assert torch.round((x - low)[0, 0, 0] * 255).tolist() == [8, 6, 8, 8, 8]
+    margin.fit_(low, high, x)  # no excess now: the margins fade
+    assert torch.allclose((high - x)[0, 0, 0] * 255, torch.tensor([8 - 3 * MARGIN_KEPT, 8, 8, 8, 0]))
 
 
 def test_loss_goes_down(demo_adapter):
