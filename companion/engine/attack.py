@@ -94,7 +94,8 @@ class CodecMargin:
     step, since the codec's error moves with the pixels around it and a margin kept for
     ever would take more of the budget than the codec does. On astronaut (512 px, four
     families, 40 steps) the writer had lowered 1284 of the 4096 blocks and the demo's loss
-    on the file was 2.6 times the attack's; with the margin, none and within 2%. After
+    on the file was 2.6 times the attack's; with the margin none was, and the file's losses
+    were within 14% of the loop's (the demo's; 2-5% for the others). After
     200 steps and instagram the four refused 1.00 / 0.73 / 0.55 / 1.00 of the held-out
     questions (0.00 / 0.59 / 0.05 / 1.00 before); a margin that never faded took coffee's
     Phi-4 from 1.00 to 0.73, this one leaves it at 1.00, in 36 steps instead of 72."""
