@@ -55,12 +55,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="8 photos up to 1200 px")
     parser.add_argument("--robust-only", action="store_true", help="skip the plain protection")
     parser.add_argument("--start", type=int, default=0, help="begin at this photo (from 0): go on with a cut run")
+    parser.add_argument("--photo", action="append", metavar="NAME[@WIDTH]",
+                        help="only this photo: NAME at every size, NAME@WIDTH at that width; repeatable")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log each step: every model's loss and its share of the step, each check, and a model out of reach")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("companion.engine").setLevel(logging.DEBUG)
     photos = QUICK if args.quick else CASES
+    if args.photo:
+        photos = [c for c in photos if c[0] in args.photo
+                  or f"{c[0]}@{c[1][0] if c[1] else natural_photo(c[0]).width}" in args.photo]
     cases = photos[args.start:]
     if not cases:
-        parser.error(f"--start {args.start}: there are only {len(photos)} photos")
+        parser.error("no photo to run: see --start and --photo")
     engine = Engine([load_adapter(m, args.device) for m in args.model or ["demo"]])
     summary = []
     for name in args.site or ["facebook", "instagram", "x"]:

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from companion.engine.balance import Balance
 from companion.engine.budget import pixel_bounds
 from companion.engine.framing import STRIP_BOUND, adds_whole_frame, padded, step_direction, unseen_pixels
 from companion.engine.judge import is_refusal
@@ -140,6 +141,7 @@ class AttackConfig:
     check_questions: int = 16  # shadow questions asked, greedily, in a check
     check_tokens: int = 12  # answer length in a check: a refusal shows in its first words
     settle: float = 0.0  # after the first passed check, go on for this share of the steps so far, then check again
+    patience: int | None = 40  # steps before a model of an ensemble can be judged out of reach (balance.py)
     seed: int = 0
     questions: Sequence[str] = SHADOW_QUESTIONS
     targets: Sequence[str] = REFUSALS
@@ -206,7 +208,7 @@ class ImageProtector:
         self.codec = codec
         self.views = views
         self.choices: list[TargetChoice] | None = None  # set on the first perturb when adapting
-        self.first_losses: list[float] | None = None  # each model's loss at a perturb's first step
+        self.balance: Balance | None = None  # each model's share of the step (ensembles), kept across a continuation
 
     def _targets(self, image: torch.Tensor, rng: random.Random) -> list[list[str]]:
         """Each adapter's targets: fitted to it on the clean image (once), or the configured pool."""
@@ -227,7 +229,7 @@ class ImageProtector:
         return image if self.codec is None else straight_through(image, self.codec)
 
     def _gradient(self, view: torch.Tensor, adv: torch.Tensor, pairs: Sequence[list[tuple[str, str]]],
-                  keep_graph: bool = False) -> tuple[float, torch.Tensor]:
+                  keep_graph: bool = False, step: int = 0, track: bool = True) -> tuple[float, torch.Tensor]:
         """The summed loss of every model on its own (question, target) pairs about `view`
         (a function of `adv`), and the step's gradient with respect to `adv`.
 
@@ -235,14 +237,8 @@ class ImageProtector:
         one model's activations are held at a time. With several, each model's gradient is
         scaled to a mean magnitude of 1, so that no model decides the step by the scale of
         its gradient alone (a larger model's, or one with a finer input grid, can be orders
-        of magnitude larger), and then weighted by how far it still is from refusing: its
-        loss as a share of its loss at the first step (`self.first_losses`), over the mean
-        share. All weigh the same at first; a model that already refuses (its loss near 0)
-        steps aside for those that do not yet, and has its say back as soon as its loss
-        rises. Measured on astronaut for instagram with the three demo families, 200 steps:
-        equal weights left Qwen's demo refusing 0.85 of held-out questions after the site's
-        worst pipeline, weights by progress 1.00 for all three (benchmarks/robust_photos.py
-        has the full set). One model's gradient is its own."""
+        of magnitude larger), and then weighted by how far it still is from refusing
+        (balance.py, which `step` and `track` are for). One model's gradient is its own."""
         losses, grads = [], []
         for i, (adapter, own) in enumerate(zip(self.adapters, pairs)):
             with adapter.resident():  # forward and backward inside the model's turn (offload.py)
@@ -253,14 +249,19 @@ class ImageProtector:
             grads.append(g)
         if len(grads) == 1:
             return losses[0], grads[0]
-        if self.first_losses is None:
-            self.first_losses = losses
-        left = [loss / max(first, 1e-12) for loss, first in zip(losses, self.first_losses)]
-        mean_left = sum(left) / len(left)
+        if self.balance is None:
+            self.balance = Balance([getattr(a, "name", str(i)) for i, a in enumerate(self.adapters)],
+                                   self.config.patience)
+        weights = self.balance.weights(losses, step, track)
         grad = torch.zeros_like(grads[0])
-        for share, g in zip(left, grads):
-            weight = share / mean_left if mean_left > 0 else 1.0
-            grad.add_(g, alpha=weight / g.abs().mean().clamp_min(1e-20).item())
+        for weight, g in zip(weights, grads):
+            if weight > 0:
+                grad.add_(g, alpha=weight / g.abs().mean().clamp_min(1e-20).item())
+        if log.isEnabledFor(logging.DEBUG):  # what each model costs and how much of the step it takes
+            total = sum(weights)
+            log.debug("step %d: %s", step, ", ".join(
+                f"{name} {loss:.4f} ({loss / max(first, 1e-12):.2f} of its first, {weight / total:.2f} of the step)"
+                for name, loss, first, weight in zip(self.balance.names, losses, self.balance.first, weights)))
         return sum(losses), grad
 
     def check_questions(self, rng: random.Random | None = None) -> list[str]:
@@ -335,7 +336,7 @@ class ImageProtector:
         total = cfg.steps - first_step
         targets = self._targets(x, random.Random(cfg.seed + 2))
         if start is None:  # a continuation keeps measuring progress from the photo's first step
-            self.first_losses = None
+            self.balance = None
         for step in range(1, total + 1):
             if cancel is not None and cancel():
                 return AttackResult(self._rounded(x, adv, bound), step - 1, False, True, losses)
@@ -345,8 +346,9 @@ class ImageProtector:
             written = self._through(adv)
             view = written if self.views is None else self.views.sample(written, rng)
             whole = unseen is not None and adds_whole_frame(step)
-            loss, grad = self._gradient(view, adv, pairs, keep_graph=whole)
-            grad_whole = self._gradient(padded(view), adv, pairs)[1] if whole else None
+            loss, grad = self._gradient(view, adv, pairs, keep_graph=whole, step=first_step + step)
+            grad_whole = (self._gradient(padded(view), adv, pairs, step=first_step + step, track=False)[1]
+                          if whole else None)
             with torch.no_grad():  # in place: at 12 MP every full-size temporary costs
                 if max_norm is not None:
                     free_to_move_(grad, adv, low, high)
@@ -368,6 +370,7 @@ class ImageProtector:
                 if step % cfg.check_every != 0 or losses[-1] >= cfg.check_loss:
                     continue
                 if not self.protected(self._through(self._rounded(x, adv, bound)), self.check_questions(rng)):
+                    log.debug("step %d: a check question is still answered", step)
                     continue
                 if cfg.settle <= 0:
                     succeeded = True

@@ -156,6 +156,23 @@ def test_a_model_that_already_refuses_steps_aside_for_one_that_does_not(demo_ada
     assert (grad.sign() == grad_b.sign()).float().mean() > 0.95
 
 
+def test_a_model_out_of_reach_takes_no_part_in_the_step(demo_adapter, face_adapter):
+    adv = photo().requires_grad_(True)
+    pairs = [("Who is this person?", "I cannot help with this request.")]
+    grad_b = ImageProtector([face_adapter])._gradient(adv, adv, [pairs])[1]
+    stuck, moving = _Louder(demo_adapter, 1.0), _Louder(face_adapter, 1.0)
+    protector = ImageProtector([stuck, moving], AttackConfig(patience=20))
+    protector._gradient(adv, adv, [pairs, pairs], step=1)  # the first step: both weigh the same
+    moving.factor = 0.3  # from here the second model's loss is 0.3 of its first, the first's does not move
+    balance = protector.balance
+    for step in range(2, 20):  # the steps in between, from the losses alone (what the models cost is beside the point)
+        balance.weights([balance.first[0], 0.3 * balance.first[1]], step)
+    assert balance.out == [False, False]
+    grad = protector._gradient(adv, adv, [pairs, pairs], step=20)[1]
+    assert balance.out == [True, False]
+    assert torch.allclose(grad, grad_b / grad_b.abs().mean(), rtol=1e-3, atol=1e-4)
+
+
 def test_same_seed_same_result(demo_adapter):
     cfg = AttackConfig(steps=4, check_every=1000, seed=7)
     a = ImageProtector([demo_adapter], cfg).perturb(photo()).image
