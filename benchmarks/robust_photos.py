@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--photo", action="append", metavar="NAME[@WIDTH]",
                         help="only this photo: NAME at every size, NAME@WIDTH at that width; repeatable")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="log each step: every model's loss and its share of the step, each check, and a model out of reach")
+                        help="log each step: each model's loss and share of the step, each check, a model out of reach")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     if args.verbose:
