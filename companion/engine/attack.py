@@ -260,8 +260,8 @@ class ImageProtector:
         if log.isEnabledFor(logging.DEBUG):  # what each model costs and how much of the step it takes
             total = sum(weights)
             log.debug("step %d: %s", step, ", ".join(
-                f"{name} {loss:.4f} ({loss / max(first, 1e-12):.2f} of its first, {weight / total:.2f} of the step)"
-                for name, loss, first, weight in zip(self.balance.names, losses, self.balance.first, weights)))
+                f"{name} {loss:.4f} ({share:.2f} of its first, {weight / total:.2f} of the step)"
+                for name, loss, share, weight in zip(self.balance.names, losses, self.balance.left, weights)))
         return sum(losses), grad
 
     def check_questions(self, rng: random.Random | None = None) -> list[str]:

@@ -56,13 +56,14 @@ class Balance:
         self.first: list[float] | None = None  # each model's loss at the first step
         self.smoothed = [1.0] * len(self.names)  # each model's loss as a share of its first, smoothed
         self.out: list[bool] = [False] * len(self.names)
+        self.left: list[float] = [1.0] * len(self.names)  # each model's loss as a share of its first, this step
 
     def weights(self, losses: Sequence[float], step: int, track: bool = True) -> list[float]:
         """The weights (mean 1 over the models that take part) for a step with `losses`;
         `track` False weighs a second gradient of the same step without counting it again."""
         if self.first is None:
             self.first = list(losses)
-        left = [loss / max(first, 1e-12) for loss, first in zip(losses, self.first)]
+        self.left = left = [loss / max(first, 1e-12) for loss, first in zip(losses, self.first)]
         if track:
             self.smoothed = [SMOOTHING * s + (1 - SMOOTHING) * share for s, share in zip(self.smoothed, left)]
             on_its_way = [not out and DONE <= s < OUT_OF_REACH for out, s in zip(self.out, self.smoothed)]
